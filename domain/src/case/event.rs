@@ -1,0 +1,265 @@
+//! What happened to a case. Past tense; a released type name and shape never change: a new
+//! shape gets a new `event_version` and an upcaster from the old one (see [`upcast`]).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::values::{
+    ActorId, Address, ApplicationNumber, DateOfBirth, DocumentNumber, Email, Language,
+    MailingAddress, PersonName, PhotoRef, Text, Uci,
+};
+
+/// The person on the case and how to reach them. Personal fields, kept together so that a
+/// later step can encrypt them per person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseFile {
+    pub application_number: ApplicationNumber,
+    pub uci: Uci,
+    pub given_name: PersonName,
+    pub family_name: PersonName,
+    pub date_of_birth: DateOfBirth,
+    pub email: Email,
+    pub language: Language,
+}
+
+/// Why an officer returned a photo: the published reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnReason {
+    TooDark,
+    BackgroundNotWhite,
+    FeaturesNotVisible,
+    Glare,
+    WrongDimensions,
+    FileTooLarge,
+    /// Needs a note saying what is wrong.
+    Other,
+}
+
+/// Everything that can happen to a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaseEvent {
+    Invited {
+        file: CaseFile,
+        respond_by: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    InvitationAccepted {
+        at: DateTime<Utc>,
+    },
+    /// The applicant declined; the case leaves the portal for an in-person landing.
+    InvitationDeclined {
+        at: DateTime<Utc>,
+    },
+    /// No answer by the deadline; the case leaves the portal for an in-person landing.
+    InvitationExpired {
+        at: DateTime<Utc>,
+    },
+    /// The department created the portal account; the temporary password is never here.
+    AccountCreated {
+        username: ActorId,
+        temporary_password_expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    TemporaryPasswordExpired {
+        at: DateTime<Utc>,
+    },
+    PasswordChanged {
+        at: DateTime<Utc>,
+    },
+    /// The applicant declared being physically in Canada.
+    PresenceDeclared {
+        at: DateTime<Utc>,
+    },
+    /// The applicant is abroad: the case is on hold until they return.
+    LeftCanada {
+        at: DateTime<Utc>,
+    },
+    ReturnedToCanada {
+        at: DateTime<Utc>,
+    },
+    /// Version 2.0; version 1.0 had a single `address` and no mailing address.
+    AddressConfirmed {
+        residential: Address,
+        mailing: Option<MailingAddress>,
+        at: DateTime<Utc>,
+    },
+    PhotoUploaded {
+        photo: PhotoRef,
+        at: DateTime<Utc>,
+    },
+    PhotoAccepted {
+        by: ActorId,
+        at: DateTime<Utc>,
+    },
+    PhotoReturned {
+        by: ActorId,
+        reason: ReturnReason,
+        note: Option<Text>,
+        at: DateTime<Utc>,
+    },
+    PermanentResidenceGranted {
+        by: ActorId,
+        on: NaiveDate,
+        at: DateTime<Utc>,
+    },
+    EcoprIssued {
+        document_number: DocumentNumber,
+        issued_on: NaiveDate,
+        by: ActorId,
+        at: DateTime<Utc>,
+    },
+    PrCardOrdered {
+        at: DateTime<Utc>,
+    },
+    PrCardMailed {
+        at: DateTime<Utc>,
+    },
+    AmendmentRequested {
+        details: Text,
+        at: DateTime<Utc>,
+    },
+    /// A corrected eCoPR replaces the previous one, which stays in the history.
+    EcoprAmended {
+        replaces: DocumentNumber,
+        document_number: DocumentNumber,
+        correction: Text,
+        issued_on: NaiveDate,
+        by: ActorId,
+        at: DateTime<Utc>,
+    },
+    CaseClaimed {
+        by: ActorId,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    ClaimReleased {
+        by: ActorId,
+        at: DateTime<Utc>,
+    },
+    ClaimExpired {
+        holder: ActorId,
+        at: DateTime<Utc>,
+    },
+    ReferredToInPersonLanding {
+        by: ActorId,
+        reason: Text,
+        at: DateTime<Utc>,
+    },
+    CaseWithdrawn {
+        by: ActorId,
+        reason: Text,
+        at: DateTime<Utc>,
+    },
+}
+
+impl CaseEvent {
+    /// The event's type name, as stored in the log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Invited { .. } => "Invited",
+            Self::InvitationAccepted { .. } => "InvitationAccepted",
+            Self::InvitationDeclined { .. } => "InvitationDeclined",
+            Self::InvitationExpired { .. } => "InvitationExpired",
+            Self::AccountCreated { .. } => "AccountCreated",
+            Self::TemporaryPasswordExpired { .. } => "TemporaryPasswordExpired",
+            Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::PresenceDeclared { .. } => "PresenceDeclared",
+            Self::LeftCanada { .. } => "LeftCanada",
+            Self::ReturnedToCanada { .. } => "ReturnedToCanada",
+            Self::AddressConfirmed { .. } => "AddressConfirmed",
+            Self::PhotoUploaded { .. } => "PhotoUploaded",
+            Self::PhotoAccepted { .. } => "PhotoAccepted",
+            Self::PhotoReturned { .. } => "PhotoReturned",
+            Self::PermanentResidenceGranted { .. } => "PermanentResidenceGranted",
+            Self::EcoprIssued { .. } => "EcoprIssued",
+            Self::PrCardOrdered { .. } => "PrCardOrdered",
+            Self::PrCardMailed { .. } => "PrCardMailed",
+            Self::AmendmentRequested { .. } => "AmendmentRequested",
+            Self::EcoprAmended { .. } => "EcoprAmended",
+            Self::CaseClaimed { .. } => "CaseClaimed",
+            Self::ClaimReleased { .. } => "ClaimReleased",
+            Self::ClaimExpired { .. } => "ClaimExpired",
+            Self::ReferredToInPersonLanding { .. } => "ReferredToInPersonLanding",
+            Self::CaseWithdrawn { .. } => "CaseWithdrawn",
+        }
+    }
+
+    /// The version of this event type's current shape.
+    pub fn version(&self) -> &'static str {
+        match self {
+            Self::AddressConfirmed { .. } => upcast::ADDRESS_CONFIRMED_VERSION,
+            _ => "1.0",
+        }
+    }
+}
+
+impl DomainEvent for CaseEvent {
+    fn event_type(&self) -> String {
+        self.name().to_owned()
+    }
+    fn event_version(&self) -> String {
+        self.version().to_owned()
+    }
+}
+
+/// Pure payload transforms from old event shapes to current ones. The command layer registers
+/// them with the event store; they live here beside the events whose history they know.
+pub mod upcast {
+    use serde_json::{Map, Value};
+
+    /// Current version of `AddressConfirmed`.
+    pub const ADDRESS_CONFIRMED_VERSION: &str = "2.0";
+
+    /// `AddressConfirmed` 1.0 `{address, at}` to 2.0 `{residential, mailing: null, at}`:
+    /// the first release knew only one address, which was the residence.
+    pub fn address_confirmed_v1_to_v2(payload: Value) -> Value {
+        let Value::Object(mut outer) = payload else {
+            return payload;
+        };
+        if let Some(Value::Object(body)) = outer.get_mut("AddressConfirmed") {
+            if let Some(address) = body.remove("address") {
+                body.insert("residential".to_owned(), address);
+                body.entry("mailing").or_insert(Value::Null);
+            }
+        }
+        Value::Object(std::mem::replace(&mut outer, Map::new()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn address_confirmed_version_one_reads_as_version_two() {
+        let v1 = json!({"AddressConfirmed": {
+            "address": {"line1": "1 Main St", "city": "Ottawa", "province": "ON", "postal_code": "K1A 0B1"},
+            "at": "2026-01-02T03:04:05Z"
+        }});
+        let upcast = upcast::address_confirmed_v1_to_v2(v1);
+        let event: CaseEvent = serde_json::from_value(upcast).unwrap_or_else(|e| panic!("{e}"));
+        match event {
+            CaseEvent::AddressConfirmed {
+                residential,
+                mailing,
+                ..
+            } => {
+                assert_eq!(residential.city(), "Ottawa");
+                assert_eq!(mailing, None);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_event_names_itself_as_its_serialized_tag() {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let event = CaseEvent::PrCardMailed { at };
+        let value = serde_json::to_value(&event).unwrap_or_else(|e| panic!("{e}"));
+        assert!(value.get(event.name()).is_some());
+        assert_eq!(event.event_version(), "1.0");
+    }
+}

@@ -1,0 +1,45 @@
+//! The case aggregate: one applicant's confirmation, from invitation to the mailed PR card.
+
+mod command;
+mod decide;
+mod error;
+mod event;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use command::{CaseCommand, CaseRequest, Ctx};
+pub use decide::MAX_LEASE_HOURS;
+pub use error::{CaseError, Requirement};
+pub use event::{upcast, CaseEvent, CaseFile, ReturnReason};
+pub use state::{
+    Addresses, Case, Claim, Ecopr, Granted, PhotoState, Progress, Referral, Stage, StageName,
+};
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+
+impl Aggregate for Case {
+    const TYPE: &'static str = "case";
+    type Command = CaseRequest;
+    type Event = CaseEvent;
+    type Error = CaseError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        request: CaseRequest,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), CaseError> {
+        for event in self.decide(&request.command, &request.ctx)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: CaseEvent) {
+        self.apply_event(event);
+    }
+}

@@ -1,0 +1,204 @@
+//! The person on the case: names, e-mail, language, date of birth, and free text.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{clean_text, string_value, ValueError};
+
+/// A given or family name: trimmed, 1 to 100 characters, no control characters. Any script
+/// and accents are kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName(String);
+
+impl PersonName {
+    pub const MAX: usize = 100;
+    /// # Errors
+    /// [`ValueError::Empty`], [`ValueError::TooLong`] or [`ValueError::ControlCharacter`].
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        clean_text("name", raw, Self::MAX).map(Self)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+string_value!(PersonName);
+
+/// Free text an actor writes: a reason, a note, the details of an amendment request.
+/// Trimmed, 1 to 2,000 characters, no control characters but line breaks and tabs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(String);
+
+impl Text {
+    pub const MAX: usize = 2_000;
+    /// # Errors
+    /// [`ValueError::Empty`], [`ValueError::TooLong`] or [`ValueError::ControlCharacter`].
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let flat: String = raw
+            .chars()
+            .map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c })
+            .collect();
+        clean_text("text", &flat, Self::MAX)?;
+        Ok(Self(raw.trim().to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+string_value!(Text);
+
+/// An e-mail address (RFC 5322 addr-spec as the `email_address` crate checks it), at most
+/// 254 characters, stored as given but with the domain lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// # Errors
+    /// [`ValueError::Email`] if the address is not valid or longer than 254 characters.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let raw = raw.trim();
+        if raw.len() > 254 || raw.chars().any(char::is_control) {
+            return Err(ValueError::Email);
+        }
+        let parsed: email_address::EmailAddress = raw.parse().map_err(|_| ValueError::Email)?;
+        // A bare `user@localhost` is valid RFC 5322 but cannot be reached from the portal.
+        if !parsed.domain().contains('.') {
+            return Err(ValueError::Email);
+        }
+        Ok(Self(format!(
+            "{}@{}",
+            parsed.local_part(),
+            parsed.domain().to_ascii_lowercase()
+        )))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+string_value!(Email);
+
+/// The applicant's preferred official language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    En,
+    Fr,
+}
+
+impl Language {
+    /// # Errors
+    /// [`ValueError::Language`] unless `en` or `fr`.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        match raw {
+            "en" => Ok(Self::En),
+            "fr" => Ok(Self::Fr),
+            _ => Err(ValueError::Language),
+        }
+    }
+}
+
+/// A date of birth: on or after 1900-01-01 and not after the day it is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DateOfBirth(NaiveDate);
+
+impl DateOfBirth {
+    /// # Errors
+    /// [`ValueError::BirthInFuture`] or [`ValueError::BirthTooEarly`].
+    pub fn parse(date: NaiveDate, today: NaiveDate) -> Result<Self, ValueError> {
+        if date > today {
+            Err(ValueError::BirthInFuture)
+        } else if date < Self::earliest() {
+            Err(ValueError::BirthTooEarly)
+        } else {
+            Ok(Self(date))
+        }
+    }
+    pub fn date(&self) -> NaiveDate {
+        self.0
+    }
+    fn earliest() -> NaiveDate {
+        NaiveDate::MIN.max(NaiveDate::from_yo_opt(1900, 1).unwrap_or(NaiveDate::MIN))
+    }
+}
+
+/// A stored date of birth was checked against the day it was recorded; reading it back checks
+/// only the lower bound, since "today" has moved on.
+impl<'de> Deserialize<'de> for DateOfBirth {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let date = NaiveDate::deserialize(d)?;
+        Self::parse(date, NaiveDate::MAX).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap_or_else(|| panic!("bad date"))
+    }
+
+    #[test]
+    fn names_keep_accents_and_refuse_blank_or_control_text() {
+        assert_eq!(
+            PersonName::parse("  Zoë-Hélène ").map(|n| n.0),
+            Ok("Zoë-Hélène".into())
+        );
+        assert_eq!(
+            PersonName::parse("   "),
+            Err(ValueError::Empty { field: "name" })
+        );
+        assert_eq!(
+            PersonName::parse("a\u{0}b"),
+            Err(ValueError::ControlCharacter { field: "name" })
+        );
+        assert_eq!(
+            PersonName::parse(&"é".repeat(101)),
+            Err(ValueError::TooLong {
+                field: "name",
+                max: 100
+            })
+        );
+    }
+
+    #[test]
+    fn free_text_keeps_line_breaks() {
+        assert_eq!(
+            Text::parse("line one\nline two").map(|t| t.0),
+            Ok("line one\nline two".into())
+        );
+        assert!(Text::parse("\n\t").is_err());
+    }
+
+    #[test]
+    fn email_must_be_a_reachable_address() {
+        assert_eq!(
+            Email::parse("Ana.Silva@Example.CA").map(|e| e.0),
+            Ok("Ana.Silva@example.ca".into())
+        );
+        for bad in ["ana", "ana@", "@example.ca", "ana@localhost", "a b@example.ca"] {
+            assert_eq!(Email::parse(bad), Err(ValueError::Email), "{bad}");
+        }
+        let long = format!("{}@example.ca", "a".repeat(250));
+        assert_eq!(Email::parse(&long), Err(ValueError::Email));
+    }
+
+    #[test]
+    fn language_is_english_or_french() {
+        assert_eq!(Language::parse("fr"), Ok(Language::Fr));
+        assert_eq!(Language::parse("FR"), Err(ValueError::Language));
+    }
+
+    #[test]
+    fn date_of_birth_is_not_in_the_future() {
+        let today = day(2026, 11, 27);
+        assert!(DateOfBirth::parse(today, today).is_ok());
+        assert_eq!(
+            DateOfBirth::parse(day(2026, 11, 28), today),
+            Err(ValueError::BirthInFuture)
+        );
+        assert_eq!(
+            DateOfBirth::parse(day(1899, 12, 31), today),
+            Err(ValueError::BirthTooEarly)
+        );
+    }
+}
