@@ -99,9 +99,7 @@ impl Case {
             (C::DeclarePresence { in_canada: true }, Stage::Confirming(_)) => {
                 E::PresenceDeclared { at }
             }
-            (C::DeclarePresence { in_canada: false }, Stage::Confirming(_)) => {
-                E::LeftCanada { at }
-            }
+            (C::DeclarePresence { in_canada: false }, Stage::Confirming(_)) => E::LeftCanada { at },
             (C::ReportReturnToCanada, Stage::OnHold { .. }) => E::ReturnedToCanada { at },
             (
                 C::ConfirmAddress {
@@ -168,7 +166,10 @@ impl Case {
             (C::OrderPrCard, Stage::PrGranted(_)) => E::PrCardOrdered { at },
             (C::RecordPrCardMailed, Stage::CardOrdered(_)) => E::PrCardMailed { at },
             (C::RequestAmendment { details }, stage) if stage.granted().is_some() => {
-                if stage.granted().is_some_and(|g| g.amendment_requested.is_some()) {
+                if stage
+                    .granted()
+                    .is_some_and(|g| g.amendment_requested.is_some())
+                {
                     return Err(CaseError::AmendmentAlreadyRequested);
                 }
                 E::AmendmentRequested {

@@ -221,20 +221,30 @@ impl Case {
         use CaseEvent as E;
         let stage = std::mem::take(&mut self.stage);
         self.stage = match (stage, event) {
-            (_, E::Invited {
-                file, respond_by, ..
-            }) => {
+            (
+                _,
+                E::Invited {
+                    file, respond_by, ..
+                },
+            ) => {
                 self.file = Some(file);
                 Stage::Invited { respond_by }
             }
             (_, E::InvitationAccepted { .. }) => Stage::AwaitingAccount,
-            (_, E::InvitationDeclined { .. }) => self.close(Stage::Referred(Referral::InvitationDeclined)),
-            (_, E::InvitationExpired { .. }) => self.close(Stage::Referred(Referral::InvitationExpired)),
-            (_, E::AccountCreated {
-                username,
-                temporary_password_expires_at,
-                ..
-            }) => {
+            (_, E::InvitationDeclined { .. }) => {
+                self.close(Stage::Referred(Referral::InvitationDeclined))
+            }
+            (_, E::InvitationExpired { .. }) => {
+                self.close(Stage::Referred(Referral::InvitationExpired))
+            }
+            (
+                _,
+                E::AccountCreated {
+                    username,
+                    temporary_password_expires_at,
+                    ..
+                },
+            ) => {
                 self.username = Some(username);
                 Stage::AwaitingPasswordChange {
                     expires_at: temporary_password_expires_at,

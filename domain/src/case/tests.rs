@@ -219,7 +219,10 @@ fn declining_refers_the_case_to_an_in_person_landing() {
     assert_eq!(events, vec![CaseEvent::InvitationDeclined { at: t(10) }]);
     let mut h = history::invited();
     h.extend(events);
-    assert_eq!(given(&h).stage, Stage::Referred(Referral::InvitationDeclined));
+    assert_eq!(
+        given(&h).stage,
+        Stage::Referred(Referral::InvitationDeclined)
+    );
     assert_eq!(
         given(&history::invited()).decide(&CaseCommand::DeclineInvitation, &ctx(1_001, "x")),
         Err(CaseError::InvitationExpired {
@@ -243,7 +246,10 @@ fn an_unanswered_invitation_expires_only_after_its_date() {
     assert_eq!(events, vec![CaseEvent::InvitationExpired { at: t(1_001) }]);
     let mut h = history::invited();
     h.extend(events);
-    assert_eq!(given(&h).stage, Stage::Referred(Referral::InvitationExpired));
+    assert_eq!(
+        given(&h).stage,
+        Stage::Referred(Referral::InvitationExpired)
+    );
 }
 
 #[test]
@@ -378,7 +384,10 @@ fn the_address_can_be_corrected_until_approval_with_a_separate_mailing_address()
 fn an_applicant_abroad_puts_the_case_on_hold_until_they_return() {
     let case = given(&history::ready());
     let left = case
-        .decide(&CaseCommand::DeclarePresence { in_canada: false }, &ctx(20, "a-1"))
+        .decide(
+            &CaseCommand::DeclarePresence { in_canada: false },
+            &ctx(20, "a-1"),
+        )
         .unwrap();
     assert_eq!(left, vec![CaseEvent::LeftCanada { at: t(20) }]);
     let mut h = history::ready();
@@ -395,7 +404,10 @@ fn an_applicant_abroad_puts_the_case_on_hold_until_they_return() {
         Err(invalid("GrantPermanentResidence", StageName::OnHold))
     );
     assert_eq!(
-        on_hold.decide(&CaseCommand::UploadPhoto { photo: photo(2) }, &ctx(21, "a-1")),
+        on_hold.decide(
+            &CaseCommand::UploadPhoto { photo: photo(2) },
+            &ctx(21, "a-1")
+        ),
         Err(invalid("UploadPhoto", StageName::OnHold))
     );
     let back = on_hold
@@ -473,14 +485,20 @@ fn a_returned_photo_can_be_uploaded_again_but_an_accepted_one_cannot() {
         at: t(5),
     });
     assert_eq!(
-        given(&h).decide(&CaseCommand::UploadPhoto { photo: photo(2) }, &ctx(6, "a-1")),
+        given(&h).decide(
+            &CaseCommand::UploadPhoto { photo: photo(2) },
+            &ctx(6, "a-1")
+        ),
         Ok(vec![CaseEvent::PhotoUploaded {
             photo: photo(2),
             at: t(6)
         }])
     );
     assert_eq!(
-        given(&history::ready()).decide(&CaseCommand::UploadPhoto { photo: photo(2) }, &ctx(9, "a-1")),
+        given(&history::ready()).decide(
+            &CaseCommand::UploadPhoto { photo: photo(2) },
+            &ctx(9, "a-1")
+        ),
         Err(CaseError::PhotoAlreadyAccepted)
     );
 }
@@ -496,7 +514,10 @@ fn granting_pr_issues_the_ecopr_once_everything_is_there() {
     );
     let granted = given(&history::granted());
     let g = granted.stage.granted().unwrap();
-    assert_eq!(g.ecopr.as_ref().map(|e| e.document_number.clone()), Some(doc(1)));
+    assert_eq!(
+        g.ecopr.as_ref().map(|e| e.document_number.clone()),
+        Some(doc(1))
+    );
     assert_eq!(
         granted.decide(&cmd, &ctx(9, "officer.b")),
         Err(invalid("GrantPermanentResidence", StageName::PrGranted))
@@ -576,7 +597,10 @@ fn an_amendment_issues_a_new_document_and_keeps_the_old_one() {
     }
     let g = case.stage.granted().unwrap();
     let ecopr = g.ecopr.as_ref().unwrap();
-    assert_eq!((ecopr.document_number.clone(), ecopr.superseded.clone()), (doc(2), vec![doc(1)]));
+    assert_eq!(
+        (ecopr.document_number.clone(), ecopr.superseded.clone()),
+        (doc(2), vec![doc(1)])
+    );
     assert_eq!(g.amendment_requested, None);
     assert_eq!(
         given(&history::ready()).decide(&request, &ctx(10, "a-1")),
@@ -589,7 +613,10 @@ fn an_officer_claims_and_releases_a_case() {
     let case = given(&history::photo_uploaded());
     let claim = CaseCommand::Claim { until: t(60) };
     let events = case.decide(&claim, &ctx(4, "officer.a")).unwrap();
-    assert_eq!(events, history::claimed_by("officer.a", 60)[history::photo_uploaded().len()..]);
+    assert_eq!(
+        events,
+        history::claimed_by("officer.a", 60)[history::photo_uploaded().len()..]
+    );
     let claimed = given(&history::claimed_by("officer.a", 60));
     assert_eq!(
         claimed.decide(&CaseCommand::ReleaseClaim, &ctx(5, "officer.b")),
@@ -618,7 +645,12 @@ fn a_claim_is_a_lease_in_the_future_of_at_most_eight_hours() {
         Err(CaseError::LeaseNotInFuture { now: t(4) })
     );
     assert_eq!(
-        case.decide(&CaseCommand::Claim { until: t(4 + 8 * 60 + 1) }, &ctx(4, "officer.a")),
+        case.decide(
+            &CaseCommand::Claim {
+                until: t(4 + 8 * 60 + 1)
+            },
+            &ctx(4, "officer.a")
+        ),
         Err(CaseError::LeaseTooLong { max_hours: 8 })
     );
 }
@@ -634,7 +666,10 @@ fn two_officers_cannot_hold_one_case_until_the_lease_runs_out() {
         claimed.decide(&CaseCommand::Claim { until: t(90) }, &ctx(10, "officer.b")),
         expect
     );
-    assert_eq!(claimed.decide(&CaseCommand::AcceptPhoto, &ctx(10, "officer.b")), expect);
+    assert_eq!(
+        claimed.decide(&CaseCommand::AcceptPhoto, &ctx(10, "officer.b")),
+        expect
+    );
     assert!(claimed
         .decide(&CaseCommand::AcceptPhoto, &ctx(10, "officer.a"))
         .is_ok());
@@ -728,6 +763,9 @@ fn the_aggregate_survives_a_snapshot_round_trip() {
 
 #[test]
 fn error_codes_are_stable_snake_case() {
-    assert_eq!(invalid("AcceptPhoto", StageName::New).code(), "invalid_transition");
+    assert_eq!(
+        invalid("AcceptPhoto", StageName::New).code(),
+        "invalid_transition"
+    );
     assert_eq!(CaseError::ReturnNoteRequired.code(), "return_note_required");
 }

@@ -183,7 +183,10 @@ impl Address {
             None | Some("") => None,
             Some(l) => Some(clean_text("line2", l, Self::MAX_LINE)?),
         };
-        if !province.postal_districts().contains(&postal_code.district()) {
+        if !province
+            .postal_districts()
+            .contains(&postal_code.district())
+        {
             return Err(ValueError::PostalCodeProvince {
                 postal_code: postal_code.0,
                 province: province.code(),
@@ -210,9 +213,16 @@ impl Address {
             .map(|l| words(l))
             .any(|l| {
                 let l = format!(" {l} ");
-                [" PO BOX ", " P O BOX ", " POBOX ", " CP ", " C P ", " CASE POSTALE "]
-                    .iter()
-                    .any(|p| l.contains(p))
+                [
+                    " PO BOX ",
+                    " P O BOX ",
+                    " POBOX ",
+                    " CP ",
+                    " C P ",
+                    " CASE POSTALE ",
+                ]
+                .iter()
+                .any(|p| l.contains(p))
             })
     }
 
@@ -236,8 +246,14 @@ impl Address {
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = RawAddress::deserialize(d)?;
-        Self::residential(&r.line1, r.line2.as_deref(), &r.city, r.province, r.postal_code)
-            .map_err(serde::de::Error::custom)
+        Self::residential(
+            &r.line1,
+            r.line2.as_deref(),
+            &r.city,
+            r.province,
+            r.postal_code,
+        )
+        .map_err(serde::de::Error::custom)
     }
 }
 
@@ -266,8 +282,14 @@ impl MailingAddress {
 impl<'de> Deserialize<'de> for MailingAddress {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = RawAddress::deserialize(d)?;
-        Self::new(&r.line1, r.line2.as_deref(), &r.city, r.province, r.postal_code)
-            .map_err(serde::de::Error::custom)
+        Self::new(
+            &r.line1,
+            r.line2.as_deref(),
+            &r.city,
+            r.province,
+            r.postal_code,
+        )
+        .map_err(serde::de::Error::custom)
     }
 }
 
@@ -283,7 +305,9 @@ mod tests {
     fn postal_codes_are_normalized_and_checked() {
         assert_eq!(code("k1a0b1").as_str(), "K1A 0B1");
         assert_eq!(code(" H3Z 2Y7 ").as_str(), "H3Z 2Y7");
-        for bad in ["K1A0B", "K1A 0B11", "D1A 0B1", "W1A 0B1", "K1O 0B1", "KKA 0B1", "123456"] {
+        for bad in [
+            "K1A0B", "K1A 0B11", "D1A 0B1", "W1A 0B1", "K1O 0B1", "KKA 0B1", "123456",
+        ] {
             assert_eq!(PostalCode::parse(bad), Err(ValueError::PostalCode), "{bad}");
         }
     }
@@ -296,9 +320,11 @@ mod tests {
 
     #[test]
     fn a_postal_code_must_belong_to_the_province() {
-        let wrong = Address::residential("1 Main St", None, "Ottawa", Province::QC, code("K1A 0B1"));
+        let wrong =
+            Address::residential("1 Main St", None, "Ottawa", Province::QC, code("K1A 0B1"));
         assert!(matches!(wrong, Err(ValueError::PostalCodeProvince { .. })));
-        let right = Address::residential("1 Main St", None, "Ottawa", Province::ON, code("K1A 0B1"));
+        let right =
+            Address::residential("1 Main St", None, "Ottawa", Province::ON, code("K1A 0B1"));
         assert!(right.is_ok());
         assert!(
             Address::residential("1 Main", None, "Iqaluit", Province::NU, code("X0A 0H0")).is_ok()
@@ -313,7 +339,9 @@ mod tests {
                 Err(ValueError::ResidentialPoBox),
                 "{line}"
             );
-            assert!(MailingAddress::new(line, None, "Laval", Province::QC, code("H7N 1A1")).is_ok());
+            assert!(
+                MailingAddress::new(line, None, "Laval", Province::QC, code("H7N 1A1")).is_ok()
+            );
         }
         assert!(
             Address::residential("12 Capo Road", None, "Laval", Province::QC, code("H7N 1A1"))
@@ -326,7 +354,8 @@ mod tests {
         let json = r#"{"line1":"PO Box 1","city":"Laval","province":"QC","postal_code":"h7n1a1"}"#;
         assert!(serde_json::from_str::<Address>(json).is_err());
         assert!(serde_json::from_str::<MailingAddress>(json).is_ok());
-        let extra = r#"{"line1":"1 Rue","city":"Laval","province":"QC","postal_code":"H7N 1A1","x":1}"#;
+        let extra =
+            r#"{"line1":"1 Rue","city":"Laval","province":"QC","postal_code":"H7N 1A1","x":1}"#;
         assert!(serde_json::from_str::<Address>(extra).is_err());
     }
 }

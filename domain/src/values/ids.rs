@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn uci_takes_eight_or_ten_digits_with_printed_separators() {
         assert_eq!(Uci::parse("1234-5678").map(|u| u.0), Ok("12345678".into()));
-        assert_eq!(Uci::parse("12-3456-7890").map(|u| u.0), Ok("1234567890".into()));
+        assert_eq!(
+            Uci::parse("12-3456-7890").map(|u| u.0),
+            Ok("1234567890".into())
+        );
         for bad in ["1234567", "123456789", "12345678901", "1234567a", ""] {
             assert_eq!(Uci::parse(bad), Err(ValueError::Uci), "{bad}");
         }
@@ -129,8 +132,17 @@ mod tests {
             Ok("E001234567".into())
         );
         assert!(ApplicationNumber::parse("WP123456789").is_ok());
-        for bad in ["001234567", "ABC123456789", "E00123456", "E0012345678", "E00123456x"] {
-            assert_eq!(ApplicationNumber::parse(bad), Err(ValueError::ApplicationNumber));
+        for bad in [
+            "001234567",
+            "ABC123456789",
+            "E00123456",
+            "E0012345678",
+            "E00123456x",
+        ] {
+            assert_eq!(
+                ApplicationNumber::parse(bad),
+                Err(ValueError::ApplicationNumber)
+            );
         }
     }
 
@@ -155,6 +167,9 @@ mod tests {
         let bad: Result<Uci, _> = serde_json::from_str("\"12\"");
         assert!(bad.is_err());
         let good: Uci = serde_json::from_str("\"12345678\"").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(serde_json::to_string(&good).ok(), Some("\"12345678\"".into()));
+        assert_eq!(
+            serde_json::to_string(&good).ok(),
+            Some("\"12345678\"".into())
+        );
     }
 }

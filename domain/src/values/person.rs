@@ -35,7 +35,13 @@ impl Text {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let flat: String = raw
             .chars()
-            .map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c })
+            .map(|c| {
+                if matches!(c, '\n' | '\r' | '\t') {
+                    ' '
+                } else {
+                    c
+                }
+            })
             .collect();
         clean_text("text", &flat, Self::MAX)?;
         Ok(Self(raw.trim().to_owned()))
@@ -175,7 +181,13 @@ mod tests {
             Email::parse("Ana.Silva@Example.CA").map(|e| e.0),
             Ok("Ana.Silva@example.ca".into())
         );
-        for bad in ["ana", "ana@", "@example.ca", "ana@localhost", "a b@example.ca"] {
+        for bad in [
+            "ana",
+            "ana@",
+            "@example.ca",
+            "ana@localhost",
+            "a b@example.ca",
+        ] {
             assert_eq!(Email::parse(bad), Err(ValueError::Email), "{bad}");
         }
         let long = format!("{}@example.ca", "a".repeat(250));
