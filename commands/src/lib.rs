@@ -1,1 +1,15 @@
-//! placeholder
+//! The write side: commands reach a case through [`CaseService`], which runs them through
+//! cqrs-es's `CqrsFramework<Case>` over postgres-es (PostgreSQL) or sqlite-es (embedded
+//! SQLite), stamping every event with who, why and when.
+//!
+//! Depends on `domain` (the rules) and `migrations` (the storage handle); never on
+//! `projections` or `api`.
+
+pub mod clock;
+pub mod metadata;
+pub mod repository;
+pub mod service;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use metadata::{Actor, ActorRole, RequestMeta};
+pub use service::{CaseService, CommandError, Committed, LoadedCase, ServiceSettings};

@@ -1,1 +1,152 @@
-//! placeholder
+//! The schema of both backends (SQL files under `postgres/` and `sqlite/`, embedded at build
+//! time) and the one handle to whichever database is configured.
+//!
+//! Depends on sqlx only. `commands`, `projections` and `api` all open storage through
+//! [`Database`], so that pool settings (durability, timeouts) are decided once, here.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// PostgreSQL schema migrations.
+pub static POSTGRES: Migrator = sqlx::migrate!("./postgres");
+/// SQLite schema migrations.
+pub static SQLITE: Migrator = sqlx::migrate!("./sqlite");
+
+/// Name of the SQLite file inside the data directory.
+pub const SQLITE_FILE: &str = "prconfirm.sqlite";
+
+/// How long a caller waits for a pooled connection before the database counts as unavailable.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A failure to open or migrate storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Query(#[from] sqlx::Error),
+}
+
+/// The configured storage: PostgreSQL in production, SQLite embedded by default.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Which backend a [`Database`] is, for logs and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Postgres => "postgresql",
+            Self::Sqlite => "sqlite",
+        })
+    }
+}
+
+impl Database {
+    /// Connects to PostgreSQL at `url` with at most `max_connections`.
+    ///
+    /// # Errors
+    /// [`StorageError::Connect`] if the URL is malformed or the server cannot be reached.
+    pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let options = PgConnectOptions::from_str(url).map_err(StorageError::Connect)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(StorageError::Connect)?;
+        Ok(Self::Postgres(pool))
+    }
+
+    /// Opens (creating if needed) the SQLite file in `data_dir`: WAL journal and
+    /// `synchronous=FULL`, so that an acknowledged append survives a power loss.
+    ///
+    /// # Errors
+    /// [`StorageError::DataDir`] if the directory cannot be created, [`StorageError::Connect`]
+    /// if the file cannot be opened.
+    pub async fn open_sqlite(data_dir: &Path, max_connections: u32) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(SQLITE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(StorageError::Connect)?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// Applies every migration not yet applied. Safe to run at every start.
+    ///
+    /// # Errors
+    /// [`StorageError::Migrate`] if a migration fails or the applied ones were edited.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(pool) => POSTGRES.run(pool).await?,
+            Self::Sqlite(pool) => SQLITE.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Answers whether the database takes a trivial query.
+    ///
+    /// # Errors
+    /// The driver's error when the database cannot be reached.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            Self::Sqlite(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Closes every pooled connection (SQLite checkpoints its WAL on the last close).
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres(pool) => pool.close().await,
+            Self::Sqlite(pool) => pool.close().await,
+        }
+    }
+}

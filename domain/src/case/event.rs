@@ -212,6 +212,44 @@ pub mod upcast {
     /// Current version of `AddressConfirmed`.
     pub const ADDRESS_CONFIRMED_VERSION: &str = "2.0";
 
+    /// A step from an older shape of one event type to a newer one.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Upcaster {
+        pub event_type: &'static str,
+        /// Payloads of lower versions are transformed and labelled with this one.
+        pub to_version: &'static str,
+        pub transform: fn(Value) -> Value,
+    }
+
+    /// Every upcaster, oldest first. The event store applies them on load; the feed's
+    /// readers apply them through [`to_current`].
+    pub const ALL: &[Upcaster] = &[Upcaster {
+        event_type: "AddressConfirmed",
+        to_version: ADDRESS_CONFIRMED_VERSION,
+        transform: address_confirmed_v1_to_v2,
+    }];
+
+    /// Brings a stored payload to its event type's current shape; returns the new version.
+    pub fn to_current(event_type: &str, version: &str, payload: Value) -> (String, Value) {
+        ALL.iter().filter(|u| u.event_type == event_type).fold(
+            (version.to_owned(), payload),
+            |(v, p), u| {
+                if older(&v, u.to_version) {
+                    (u.to_version.to_owned(), (u.transform)(p))
+                } else {
+                    (v, p)
+                }
+            },
+        )
+    }
+
+    /// Compares dotted versions numerically (`1.0` < `2.0` < `10.0`).
+    fn older(a: &str, b: &str) -> bool {
+        let parse =
+            |v: &str| -> Vec<u32> { v.split('.').map(|n| n.parse().unwrap_or(0)).collect() };
+        parse(a) < parse(b)
+    }
+
     /// `AddressConfirmed` 1.0 `{address, at}` to 2.0 `{residential, mailing: null, at}`:
     /// the first release knew only one address, which was the residence.
     pub fn address_confirmed_v1_to_v2(payload: Value) -> Value {
@@ -239,7 +277,8 @@ mod tests {
             "address": {"line1": "1 Main St", "city": "Ottawa", "province": "ON", "postal_code": "K1A 0B1"},
             "at": "2026-01-02T03:04:05Z"
         }});
-        let upcast = upcast::address_confirmed_v1_to_v2(v1);
+        let (version, upcast) = upcast::to_current("AddressConfirmed", "1.0", v1);
+        assert_eq!(version, "2.0");
         let event: CaseEvent = serde_json::from_value(upcast).unwrap_or_else(|e| panic!("{e}"));
         match event {
             CaseEvent::AddressConfirmed {

@@ -1,0 +1,105 @@
+//! The event repository: postgres-es or sqlite-es behind one type, so that one
+//! `CqrsFramework<Case>` serves both backends.
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use postgres_es::PostgresEventRepository;
+use prconfirm_migrations::Database;
+use serde_json::Value;
+use sqlite_es::SqliteEventRepository;
+
+/// SQLite's extended result code for a UNIQUE constraint failure.
+const SQLITE_CONSTRAINT_UNIQUE: &str = "2067";
+
+/// The backend's repository. A decorator (hash chain, idempotency) wraps this type.
+pub enum EventRepository {
+    Postgres(PostgresEventRepository),
+    Sqlite(SqliteEventRepository),
+}
+
+impl std::fmt::Debug for EventRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Postgres(_) => "EventRepository::Postgres",
+            Self::Sqlite(_) => "EventRepository::Sqlite",
+        })
+    }
+}
+
+impl EventRepository {
+    pub fn new(db: &Database) -> Self {
+        match db {
+            Database::Postgres(pool) => Self::Postgres(PostgresEventRepository::new(pool.clone())),
+            Database::Sqlite(pool) => Self::Sqlite(SqliteEventRepository::new(pool.clone())),
+        }
+    }
+}
+
+/// sqlite-es recognises only a PRIMARY KEY clash as a lost race; our table keeps the rowid
+/// as its primary key (the feed's position) and the per-case sequence as a UNIQUE key, whose
+/// clash is the same race and must read as one.
+fn sqlite_race_as_conflict(err: PersistenceError) -> PersistenceError {
+    if let PersistenceError::UnknownError(source) = &err {
+        if let Some(sqlx::Error::Database(db)) = source.downcast_ref::<sqlx::Error>() {
+            if db.code().as_deref() == Some(SQLITE_CONSTRAINT_UNIQUE) {
+                return PersistenceError::OptimisticLockError;
+            }
+        }
+    }
+    err
+}
+
+/// Runs the same call on whichever repository this is.
+macro_rules! on_backend {
+    ($self:ident, $repo:ident => $call:expr) => {
+        match $self {
+            EventRepository::Postgres($repo) => $call.await,
+            EventRepository::Sqlite($repo) => $call.await.map_err(sqlite_race_as_conflict),
+        }
+    };
+}
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        on_backend!(self, r => r.get_events::<A>(aggregate_id))
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        on_backend!(self, r => r.get_last_events::<A>(aggregate_id, last_sequence))
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        on_backend!(self, r => r.get_snapshot::<A>(aggregate_id))
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        on_backend!(self, r => r.persist::<A>(events, snapshot_update))
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        on_backend!(self, r => r.stream_events::<A>(aggregate_id))
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        on_backend!(self, r => r.stream_all_events::<A>())
+    }
+}

@@ -1,0 +1,335 @@
+//! `CaseService`: the one way commands reach a case. It looks up what the rules need (the
+//! time, a fresh case id, a document number), runs the command through cqrs-es's
+//! `CqrsFramework<Case>`, and answers with the case's new version.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::{PersistedEventStore, SemanticVersionEventUpcaster};
+use cqrs_es::{AggregateError, CqrsFramework, EventEnvelope, EventStore, Query};
+use prconfirm_domain::case::{upcast, Case, CaseCommand, CaseError, CaseEvent, CaseRequest, Ctx};
+use prconfirm_domain::case::{CaseFile, StageName};
+use prconfirm_domain::values::DocumentNumber;
+use prconfirm_migrations::Database;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::metadata::{event_metadata, keys, RequestMeta};
+use crate::repository::EventRepository;
+
+type Store = PersistedEventStore<EventRepository, Case>;
+
+/// How the write side is tuned.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceSettings {
+    /// Take a snapshot every this many events per case; 0 turns snapshots off.
+    pub snapshot_every: usize,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self { snapshot_every: 20 }
+    }
+}
+
+/// Why a command did not take effect. Nothing was written in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The rules refused the command.
+    #[error(transparent)]
+    Rejected(CaseError),
+    #[error("no case {0}")]
+    NotFound(String),
+    /// Another command on the same case committed first; the caller may retry.
+    #[error("another command changed the case first")]
+    Conflict,
+    /// The database could not be reached or did not answer in time.
+    #[error("storage unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// A stored event or snapshot could not be read back.
+    #[error("stored case could not be read: {0}")]
+    Corrupt(Box<dyn std::error::Error + Send + Sync>),
+    #[error("unexpected storage error: {0}")]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl CommandError {
+    fn from_aggregate(case_id: &str, err: AggregateError<CaseError>) -> Self {
+        match err {
+            AggregateError::UserError(CaseError::InvalidTransition {
+                stage: StageName::New,
+                ..
+            }) => Self::NotFound(case_id.to_owned()),
+            AggregateError::UserError(e) => Self::Rejected(e),
+            AggregateError::AggregateConflict => Self::Conflict,
+            AggregateError::DatabaseConnectionError(e) => Self::Unavailable(e),
+            AggregateError::DeserializationError(e) => Self::Corrupt(e),
+            AggregateError::UnexpectedError(e) => classify_unexpected(e),
+        }
+    }
+}
+
+/// postgres-es and sqlite-es report pool time-outs as unknown errors; they are outages.
+fn classify_unexpected(e: Box<dyn std::error::Error + Send + Sync>) -> CommandError {
+    match e.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
+            CommandError::Unavailable(e)
+        }
+        _ => CommandError::Internal(e),
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    pub case_id: String,
+    /// The case's version (sequence of its last event) after the command.
+    pub version: u64,
+    pub events: Vec<CaseEvent>,
+}
+
+/// A case as loaded from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedCase {
+    pub case: Case,
+    pub version: u64,
+}
+
+/// Hands the committed envelopes of one command back to the caller that ran it, found by the
+/// command's causation id. In memory and only for the answer: read models use the feed.
+#[derive(Debug, Default)]
+struct CommitObserver {
+    committed: Mutex<HashMap<String, (u64, Vec<CaseEvent>)>>,
+}
+
+impl CommitObserver {
+    fn take(&self, causation_id: &str) -> Option<(u64, Vec<CaseEvent>)> {
+        self.lock().remove(causation_id)
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Vec<CaseEvent>)>> {
+        self.committed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The observer as registered with the framework.
+struct ObserverQuery(Arc<CommitObserver>);
+
+#[async_trait]
+impl Query<Case> for ObserverQuery {
+    async fn dispatch(&self, _aggregate_id: &str, events: &[EventEnvelope<Case>]) {
+        let Some(last) = events.last() else { return };
+        let Some(causation) = last.metadata.get(keys::CAUSATION_ID) else {
+            return;
+        };
+        let payloads = events.iter().map(|e| e.payload.clone()).collect();
+        self.0
+            .lock()
+            .insert(causation.clone(), (last.sequence as u64, payloads));
+    }
+}
+
+/// The write side of the case aggregate.
+pub struct CaseService {
+    cqrs: CqrsFramework<Case, Store>,
+    reader: Store,
+    observer: Arc<CommitObserver>,
+    clock: Arc<dyn Clock>,
+    db: Database,
+}
+
+impl std::fmt::Debug for CaseService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseService")
+            .field("backend", &self.db.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+fn upcasters() -> Vec<Box<dyn cqrs_es::persist::EventUpcaster>> {
+    upcast::ALL
+        .iter()
+        .map(|u| {
+            let transform = u.transform;
+            Box::new(SemanticVersionEventUpcaster::new(
+                u.event_type,
+                u.to_version,
+                Box::new(transform),
+            )) as Box<dyn cqrs_es::persist::EventUpcaster>
+        })
+        .collect()
+}
+
+fn store(db: &Database, settings: ServiceSettings) -> Store {
+    let repo = EventRepository::new(db);
+    let store = if settings.snapshot_every == 0 {
+        PersistedEventStore::new_event_store(repo)
+    } else {
+        PersistedEventStore::new_snapshot_store(repo, settings.snapshot_every)
+    };
+    store.with_upcasters(upcasters())
+}
+
+impl CaseService {
+    pub fn new(db: Database, settings: ServiceSettings, clock: Arc<dyn Clock>) -> Self {
+        let observer = Arc::new(CommitObserver::default());
+        let cqrs = CqrsFramework::new(
+            store(&db, settings),
+            vec![Box::new(ObserverQuery(observer.clone()))],
+            (),
+        );
+        Self {
+            cqrs,
+            reader: store(&db, settings),
+            observer,
+            clock,
+            db,
+        }
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Opens a new case and invites the applicant.
+    ///
+    /// # Errors
+    /// See [`CommandError`].
+    pub async fn invite(
+        &self,
+        file: CaseFile,
+        respond_by: DateTime<Utc>,
+        meta: &RequestMeta,
+    ) -> Result<Committed, CommandError> {
+        let case_id = Uuid::new_v4().to_string();
+        self.run(&case_id, CaseCommand::Invite { file, respond_by }, meta)
+            .await
+    }
+
+    /// Grants PR and issues the eCoPR under a newly drawn document number.
+    ///
+    /// # Errors
+    /// See [`CommandError`]. A refused grant spends its number: numbers are unique, not dense.
+    pub async fn grant(
+        &self,
+        case_id: &str,
+        meta: &RequestMeta,
+    ) -> Result<Committed, CommandError> {
+        let document_number = self.next_document_number().await?;
+        self.run(
+            case_id,
+            CaseCommand::GrantPermanentResidence { document_number },
+            meta,
+        )
+        .await
+    }
+
+    /// Runs `command` on an existing case (or `Invite` on a new id).
+    ///
+    /// # Errors
+    /// See [`CommandError`].
+    pub async fn execute(
+        &self,
+        case_id: &str,
+        command: CaseCommand,
+        meta: &RequestMeta,
+    ) -> Result<Committed, CommandError> {
+        self.run(case_id, command, meta).await
+    }
+
+    async fn run(
+        &self,
+        case_id: &str,
+        command: CaseCommand,
+        meta: &RequestMeta,
+    ) -> Result<Committed, CommandError> {
+        let now = self.clock.now();
+        let causation_id = Uuid::new_v4();
+        let metadata = event_metadata(meta, command.name(), causation_id, now);
+        let request = CaseRequest {
+            command,
+            ctx: Ctx {
+                now,
+                actor: meta.actor.id.clone(),
+            },
+        };
+        let outcome = self
+            .cqrs
+            .execute_with_metadata(case_id, request, metadata)
+            .await;
+        let committed = self.observer.take(&causation_id.to_string());
+        outcome.map_err(|e| CommandError::from_aggregate(case_id, e))?;
+        let (version, events) = match committed {
+            Some(c) => c,
+            // Nothing to commit (no events): the case is as it was.
+            None => (self.load_required(case_id).await?.version, Vec::new()),
+        };
+        Ok(Committed {
+            case_id: case_id.to_owned(),
+            version,
+            events,
+        })
+    }
+
+    /// Loads a case from its snapshot and events; `None` if it was never invited.
+    ///
+    /// # Errors
+    /// [`CommandError::Unavailable`], [`CommandError::Corrupt`] or [`CommandError::Internal`].
+    pub async fn load(&self, case_id: &str) -> Result<Option<LoadedCase>, CommandError> {
+        let context = self
+            .reader
+            .load_aggregate(case_id)
+            .await
+            .map_err(|e| CommandError::from_aggregate(case_id, e))?;
+        if context.current_sequence == 0 {
+            return Ok(None);
+        }
+        Ok(Some(LoadedCase {
+            case: context.aggregate,
+            version: context.current_sequence as u64,
+        }))
+    }
+
+    async fn load_required(&self, case_id: &str) -> Result<LoadedCase, CommandError> {
+        self.load(case_id)
+            .await?
+            .ok_or_else(|| CommandError::NotFound(case_id.to_owned()))
+    }
+
+    /// Every event of a case, upcast to current shapes, in order.
+    ///
+    /// # Errors
+    /// As [`CaseService::load`].
+    pub async fn history(&self, case_id: &str) -> Result<Vec<EventEnvelope<Case>>, CommandError> {
+        self.reader
+            .load_events(case_id)
+            .await
+            .map_err(|e| CommandError::from_aggregate(case_id, e))
+    }
+
+    async fn next_document_number(&self) -> Result<DocumentNumber, CommandError> {
+        let serial: i64 = match &self.db {
+            Database::Postgres(pool) => {
+                sqlx::query_scalar("SELECT nextval('ecopr_document_serial')")
+                    .fetch_one(pool)
+                    .await
+            }
+            Database::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "INSERT INTO ecopr_document_serial DEFAULT VALUES RETURNING serial",
+                )
+                .fetch_one(pool)
+                .await
+            }
+        }
+        .map_err(|e| classify_unexpected(Box::new(e)))?;
+        Ok(DocumentNumber::from_serial(serial.unsigned_abs()))
+    }
+}

@@ -1,0 +1,217 @@
+//! The global, gap-safe feed of events: every event of every case, in an order a reader can
+//! resume from a cursor without ever skipping one committed late.
+//!
+//! PostgreSQL hands out `position` at INSERT time but transactions commit in any order, so a
+//! reader that simply took `position > last` could pass over a row whose transaction was still
+//! open and commit it later, behind its cursor. Instead the feed takes only rows whose writing
+//! transaction `tx` is below the xmin of the reader's snapshot (every transaction below xmin
+//! has ended, so no such row can still appear) and orders by `(tx, position)`. SQLite has one
+//! writer at a time, so position order is commit order.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use prconfirm_domain::case::upcast;
+use prconfirm_migrations::Database;
+use serde_json::Value;
+use sqlx::Row;
+
+/// Where a reader stands in the feed: after the event written by transaction `tx` at
+/// `position`. On SQLite `tx` is always 0. Printed as `tx.position`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FeedCursor {
+    pub tx: u64,
+    pub position: i64,
+}
+
+impl FeedCursor {
+    /// The cursor before the first event.
+    pub const START: Self = Self { tx: 0, position: 0 };
+}
+
+impl fmt::Display for FeedCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.tx, self.position)
+    }
+}
+
+/// A cursor that is not of the form `tx.position`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a feed cursor looks like 0.0 (transaction.position)")]
+pub struct BadCursor;
+
+impl FromStr for FeedCursor {
+    type Err = BadCursor;
+    fn from_str(s: &str) -> Result<Self, BadCursor> {
+        let (tx, position) = s.split_once('.').ok_or(BadCursor)?;
+        let cursor = Self {
+            tx: tx.parse().map_err(|_| BadCursor)?,
+            position: position.parse().map_err(|_| BadCursor)?,
+        };
+        if cursor.position < 0 {
+            return Err(BadCursor);
+        }
+        Ok(cursor)
+    }
+}
+
+/// One event as the feed delivers it, its payload upcast to the current shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEvent {
+    pub cursor: FeedCursor,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A failure to read the feed.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("event at {cursor} has unreadable {what}: {source}")]
+    Corrupt {
+        cursor: FeedCursor,
+        what: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+const PG_FEED: &str = "
+SELECT position, tx::text::bigint AS tx, aggregate_type, aggregate_id, sequence,
+       event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE (tx, position) > ($1::text::xid8, $2)
+   AND tx < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx, position
+ LIMIT $3";
+
+const SQLITE_FEED: &str = "
+SELECT position, 0 AS tx, aggregate_type, aggregate_id, sequence,
+       event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE position > ?1
+ ORDER BY position
+ LIMIT ?2";
+
+/// Up to `limit` events after `after`, in feed order. An empty answer means the reader is
+/// up to date (for now).
+///
+/// # Errors
+/// [`FeedError::Database`] if the query fails, [`FeedError::Corrupt`] if a stored row does
+/// not parse.
+pub async fn read_feed(
+    db: &Database,
+    after: FeedCursor,
+    limit: u32,
+) -> Result<Vec<FeedEvent>, FeedError> {
+    match db {
+        Database::Postgres(pool) => {
+            let rows = sqlx::query(PG_FEED)
+                .bind(after.tx.to_string())
+                .bind(after.position)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let tx: i64 = row.try_get("tx")?;
+                    let cursor = FeedCursor {
+                        tx: tx.unsigned_abs(),
+                        position: row.try_get("position")?,
+                    };
+                    let payload: Value = row.try_get("payload")?;
+                    let metadata: Value = row.try_get("metadata")?;
+                    let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
+                    build(cursor, row, payload, metadata, recorded_at)
+                })
+                .collect()
+        }
+        Database::Sqlite(pool) => {
+            let rows = sqlx::query(SQLITE_FEED)
+                .bind(after.position)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let cursor = FeedCursor {
+                        tx: 0,
+                        position: row.try_get("position")?,
+                    };
+                    let json = |col: &'static str| -> Result<Value, FeedError> {
+                        let text: String = row.try_get(col)?;
+                        serde_json::from_str(&text).map_err(|source| FeedError::Corrupt {
+                            cursor,
+                            what: col,
+                            source,
+                        })
+                    };
+                    let recorded: String = row.try_get("recorded_at")?;
+                    let recorded_at = DateTime::parse_from_rfc3339(&recorded)
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                    build(
+                        cursor,
+                        row,
+                        json("payload")?,
+                        json("metadata")?,
+                        recorded_at,
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+fn build<R: Row>(
+    cursor: FeedCursor,
+    row: &R,
+    payload: Value,
+    metadata: Value,
+    recorded_at: DateTime<Utc>,
+) -> Result<FeedEvent, FeedError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let event_type: String = row.try_get("event_type")?;
+    let stored_version: String = row.try_get("event_version")?;
+    let (event_version, payload) = upcast::to_current(&event_type, &stored_version, payload);
+    Ok(FeedEvent {
+        cursor,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        recorded_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_print_and_parse_as_tx_dot_position() {
+        let c = FeedCursor {
+            tx: 7_000_000_001,
+            position: 42,
+        };
+        assert_eq!(c.to_string(), "7000000001.42");
+        assert_eq!("7000000001.42".parse::<FeedCursor>(), Ok(c));
+        for bad in ["", "1", "a.b", "1.-2", "-1.2", "1.2.3"] {
+            assert_eq!(bad.parse::<FeedCursor>(), Err(BadCursor), "{bad}");
+        }
+    }
+}
