@@ -463,6 +463,14 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         let sink = EventSink::<Case>::default();
         let outcome = block_on(case.handle(request, &(), &sink));
         let emitted = block_on(sink.collect());
+        prop_assert_eq!(
+            &case,
+            &before,
+            "handle must leave the loaded case untouched"
+        );
+        for e in &emitted {
+            case.apply(e.clone());
+        }
         let expected = model.step(&op, who, now);
         prop_assert_eq!(
             outcome.is_ok(),

@@ -1,1 +1,1 @@
-//! placeholder
+//! Black-box tests of prconfirm against real databases; the tests live under `tests/`.

@@ -33,8 +33,14 @@ impl Aggregate for Case {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), CaseError> {
-        for event in self.decide(&request.command, &request.ctx)? {
-            sink.write(event, self).await;
+        let events = self.decide(&request.command, &request.ctx)?;
+        // `EventSink::write` applies each event to the aggregate it is given, and cqrs-es 0.5
+        // then applies the same events again to that aggregate when it builds a snapshot, so
+        // a snapshot would hold every new event twice. The events go to a scratch copy; the
+        // loaded case stays as loaded and the snapshot applies them exactly once.
+        let mut scratch = self.clone();
+        for event in events {
+            sink.write(event, &mut scratch).await;
         }
         Ok(())
     }

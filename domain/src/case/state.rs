@@ -291,17 +291,17 @@ impl Case {
             }
             (mut stage, E::PhotoAccepted { .. }) => {
                 if let Some(p) = stage.progress_mut() {
-                    if let PhotoState::AwaitingReview(photo) = std::mem::take(&mut p.photo) {
-                        p.photo = PhotoState::Accepted(photo);
+                    if let PhotoState::AwaitingReview(photo) = &p.photo {
+                        p.photo = PhotoState::Accepted(photo.clone());
                     }
                 }
                 stage
             }
             (mut stage, E::PhotoReturned { reason, note, .. }) => {
                 if let Some(p) = stage.progress_mut() {
-                    if let PhotoState::AwaitingReview(photo) = std::mem::take(&mut p.photo) {
+                    if let PhotoState::AwaitingReview(photo) = &p.photo {
                         p.photo = PhotoState::Returned {
-                            photo,
+                            photo: photo.clone(),
                             reason,
                             note,
                         };

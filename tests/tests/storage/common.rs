@@ -1,0 +1,116 @@
+//! Helpers shared by the storage tests: fixtures, a service on a given database, and the
+//! macro that runs one behaviour test on both backends.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use prconfirm_commands::{
+    Actor, ActorRole, CaseService, ManualClock, RequestMeta, ServiceSettings,
+};
+use prconfirm_domain::case::CaseFile;
+use prconfirm_domain::values::*;
+use prconfirm_migrations::Database;
+
+/// Runs `async fn NAME(db: Database)` once on a fresh, migrated PostgreSQL database (through
+/// `#[sqlx::test]`, which needs `DATABASE_URL`) and once on a fresh SQLite file.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[sqlx::test(migrator = "prconfirm_migrations::POSTGRES")]
+            async fn postgres(pool: sqlx::PgPool) {
+                super::$name(prconfirm_migrations::Database::Postgres(pool)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let db = $crate::common::sqlite(dir.path()).await;
+                super::$name(db.clone()).await;
+                db.close().await;
+            }
+        }
+    )+};
+}
+
+/// A migrated SQLite database in `dir`.
+pub async fn sqlite(dir: &std::path::Path) -> Database {
+    let db = Database::open_sqlite(dir, 8).await.expect("open sqlite");
+    db.migrate().await.expect("migrate sqlite");
+    db
+}
+
+pub fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0).unwrap()
+}
+
+/// A service whose clock stands at [`start`] until moved.
+pub fn service(db: &Database, snapshot_every: usize) -> (CaseService, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let service = CaseService::new(
+        db.clone(),
+        ServiceSettings { snapshot_every },
+        clock.clone(),
+    );
+    (service, clock)
+}
+
+pub fn officer(name: &str) -> RequestMeta {
+    RequestMeta::new(Actor::new(
+        ActorId::parse(name).unwrap(),
+        ActorRole::Officer,
+    ))
+}
+
+pub fn applicant(name: &str) -> RequestMeta {
+    RequestMeta::new(Actor::new(
+        ActorId::parse(name).unwrap(),
+        ActorRole::Applicant,
+    ))
+}
+
+pub fn system() -> RequestMeta {
+    RequestMeta::new(Actor::system())
+}
+
+pub fn file(application: &str, uci: &str, given: &str) -> CaseFile {
+    CaseFile {
+        application_number: ApplicationNumber::parse(application).unwrap(),
+        uci: Uci::parse(uci).unwrap(),
+        given_name: PersonName::parse(given).unwrap(),
+        family_name: PersonName::parse("Tremblay-Côté").unwrap(),
+        date_of_birth: DateOfBirth::parse(
+            NaiveDate::from_ymd_opt(1988, 8, 8).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+        )
+        .unwrap(),
+        email: Email::parse("family@example.ca").unwrap(),
+        language: Language::Fr,
+    }
+}
+
+pub fn address() -> Address {
+    Address::residential(
+        "55 Rue Saint-Jean",
+        Some("App. 3"),
+        "Québec",
+        Province::QC,
+        PostalCode::parse("G1R 1N4").unwrap(),
+    )
+    .unwrap()
+}
+
+pub fn photo(seed: u8) -> PhotoRef {
+    PhotoRef::new(
+        Sha256Hex::parse(&format!("{seed:02x}").repeat(32)).unwrap(),
+        ImageFormat::Jpeg,
+        1200,
+        1680,
+        812_345,
+    )
+    .unwrap()
+}
+
+pub fn respond_by() -> DateTime<Utc> {
+    start() + Duration::days(30)
+}

@@ -1,0 +1,7 @@
+//! Storage behaviour on a real PostgreSQL (`DATABASE_URL`) and a real SQLite file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod lifecycle;
+mod log;
