@@ -1,6 +1,9 @@
 //! The event repository: postgres-es or sqlite-es behind one type, so that one
 //! `CqrsFramework<Case>` serves both backends.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
@@ -9,6 +12,7 @@ use postgres_es::PostgresEventRepository;
 use prconfirm_migrations::Database;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
+use tokio::sync::Mutex;
 
 /// SQLite's extended result code for a UNIQUE constraint failure.
 const SQLITE_CONSTRAINT_UNIQUE: &str = "2067";
@@ -16,14 +20,17 @@ const SQLITE_CONSTRAINT_UNIQUE: &str = "2067";
 /// The backend's repository. A decorator (hash chain, idempotency) wraps this type.
 pub enum EventRepository {
     Postgres(PostgresEventRepository),
-    Sqlite(SqliteEventRepository),
+    /// SQLite takes one writer at a time; the gate queues this process's appends in order
+    /// instead of letting them spin in SQLite's busy handler, whose back-off sleeps (up to
+    /// 100 ms a try) would set the tail latency.
+    Sqlite(SqliteEventRepository, Arc<Mutex<()>>),
 }
 
 impl std::fmt::Debug for EventRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Postgres(_) => "EventRepository::Postgres",
-            Self::Sqlite(_) => "EventRepository::Sqlite",
+            Self::Sqlite(..) => "EventRepository::Sqlite",
         })
     }
 }
@@ -32,9 +39,28 @@ impl EventRepository {
     pub fn new(db: &Database) -> Self {
         match db {
             Database::Postgres(pool) => Self::Postgres(PostgresEventRepository::new(pool.clone())),
-            Database::Sqlite(pool) => Self::Sqlite(SqliteEventRepository::new(pool.clone())),
+            Database::Sqlite(pool) => Self::Sqlite(
+                SqliteEventRepository::new(pool.clone()),
+                sqlite_write_gate(pool),
+            ),
         }
     }
+}
+
+/// One write gate per SQLite database file, shared by every repository on it.
+fn sqlite_write_gate(pool: &sqlx::SqlitePool) -> Arc<Mutex<()>> {
+    static GATES: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>> =
+        std::sync::OnceLock::new();
+    let key = pool
+        .connect_options()
+        .get_filename()
+        .to_string_lossy()
+        .into_owned();
+    let mut gates = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    gates.entry(key).or_default().clone()
 }
 
 /// sqlite-es recognises only a PRIMARY KEY clash as a lost race; our table keeps the rowid
@@ -56,7 +82,7 @@ macro_rules! on_backend {
     ($self:ident, $repo:ident => $call:expr) => {
         match $self {
             EventRepository::Postgres($repo) => $call.await,
-            EventRepository::Sqlite($repo) => $call.await.map_err(sqlite_race_as_conflict),
+            EventRepository::Sqlite($repo, _) => $call.await.map_err(sqlite_race_as_conflict),
         }
     };
 }
@@ -89,6 +115,10 @@ impl PersistedEventRepository for EventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
+        if let Self::Sqlite(_, gate) = self {
+            let _turn = gate.lock().await;
+            return on_backend!(self, r => r.persist::<A>(events, snapshot_update));
+        }
         on_backend!(self, r => r.persist::<A>(events, snapshot_update))
     }
 

@@ -6,6 +6,8 @@
 //! every other crate depends on it.
 
 pub mod case;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod values;
 
 pub use case::{Case, CaseCommand, CaseError, CaseEvent, CaseRequest, Ctx};

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use futures::executor::block_on;
@@ -14,6 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use prconfirm_domain::case::*;
+use prconfirm_domain::fixtures;
 use prconfirm_domain::values::*;
 
 /// Sequences run in the normal test run.
@@ -125,19 +126,7 @@ fn to_command(op: &Op, now: i64) -> CaseCommand {
     let text = |s: &str| Text::parse(s).unwrap();
     match op {
         Op::Invite { respond_in } => CaseCommand::Invite {
-            file: CaseFile {
-                application_number: ApplicationNumber::parse("E001234567").unwrap(),
-                uci: Uci::parse("1234567890").unwrap(),
-                given_name: PersonName::parse("Amélie").unwrap(),
-                family_name: PersonName::parse("Nguyễn").unwrap(),
-                date_of_birth: DateOfBirth::parse(
-                    NaiveDate::from_ymd_opt(1985, 2, 3).unwrap(),
-                    NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
-                )
-                .unwrap(),
-                email: Email::parse("amelie@example.ca").unwrap(),
-                language: Language::Fr,
-            },
+            file: fixtures::case_file("E001234567", "1234567890", "Amélie"),
             respond_by: t(now + respond_in),
         },
         Op::Accept => CaseCommand::AcceptInvitation,
@@ -154,25 +143,11 @@ fn to_command(op: &Op, now: i64) -> CaseCommand {
         },
         Op::Return => CaseCommand::ReportReturnToCanada,
         Op::Address => CaseCommand::ConfirmAddress {
-            residential: Address::residential(
-                "1 Main St",
-                None,
-                "Ottawa",
-                Province::ON,
-                PostalCode::parse("K1A 0B1").unwrap(),
-            )
-            .unwrap(),
+            residential: fixtures::address(),
             mailing: None,
         },
         Op::Upload => CaseCommand::UploadPhoto {
-            photo: PhotoRef::new(
-                Sha256Hex::parse(&"7".repeat(64)).unwrap(),
-                ImageFormat::Png,
-                800,
-                1100,
-                1234,
-            )
-            .unwrap(),
+            photo: fixtures::photo(7),
         },
         Op::AcceptPhoto => CaseCommand::AcceptPhoto,
         Op::ReturnPhoto { other, note } => CaseCommand::ReturnPhoto {

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
 use crate::values::*;
@@ -23,34 +23,9 @@ fn text(s: &str) -> Text {
     Text::parse(s).unwrap()
 }
 fn file() -> CaseFile {
-    CaseFile {
-        application_number: ApplicationNumber::parse("E001234567").unwrap(),
-        uci: Uci::parse("12345678").unwrap(),
-        given_name: PersonName::parse("Zoë").unwrap(),
-        family_name: PersonName::parse("Lefèvre").unwrap(),
-        date_of_birth: DateOfBirth::parse(
-            NaiveDate::from_ymd_opt(1990, 5, 17).unwrap(),
-            NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
-        )
-        .unwrap(),
-        email: Email::parse("zoe@example.ca").unwrap(),
-        language: Language::Fr,
-    }
+    crate::fixtures::case_file("E001234567", "12345678", "Zoë")
 }
-fn address() -> Address {
-    Address::residential(
-        "100 Rue Sainte-Catherine",
-        None,
-        "Montréal",
-        Province::QC,
-        PostalCode::parse("H2X 1Y4").unwrap(),
-    )
-    .unwrap()
-}
-fn photo(n: u8) -> PhotoRef {
-    let digest = Sha256Hex::parse(&format!("{n:02x}").repeat(32)).unwrap();
-    PhotoRef::new(digest, ImageFormat::Jpeg, 1000, 1400, 300_000).unwrap()
-}
+use crate::fixtures::{address, photo};
 fn doc(n: u64) -> DocumentNumber {
     DocumentNumber::from_serial(n)
 }

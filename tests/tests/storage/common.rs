@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, ManualClock, RequestMeta, ServiceSettings,
 };
-use prconfirm_domain::case::CaseFile;
-use prconfirm_domain::values::*;
+use prconfirm_domain::values::ActorId;
 use prconfirm_migrations::Database;
 
 /// Runs `async fn NAME(db: Database)` once on a fresh, migrated PostgreSQL database (through
@@ -73,43 +72,7 @@ pub fn system() -> RequestMeta {
     RequestMeta::new(Actor::system())
 }
 
-pub fn file(application: &str, uci: &str, given: &str) -> CaseFile {
-    CaseFile {
-        application_number: ApplicationNumber::parse(application).unwrap(),
-        uci: Uci::parse(uci).unwrap(),
-        given_name: PersonName::parse(given).unwrap(),
-        family_name: PersonName::parse("Tremblay-Côté").unwrap(),
-        date_of_birth: DateOfBirth::parse(
-            NaiveDate::from_ymd_opt(1988, 8, 8).unwrap(),
-            NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
-        )
-        .unwrap(),
-        email: Email::parse("family@example.ca").unwrap(),
-        language: Language::Fr,
-    }
-}
-
-pub fn address() -> Address {
-    Address::residential(
-        "55 Rue Saint-Jean",
-        Some("App. 3"),
-        "Québec",
-        Province::QC,
-        PostalCode::parse("G1R 1N4").unwrap(),
-    )
-    .unwrap()
-}
-
-pub fn photo(seed: u8) -> PhotoRef {
-    PhotoRef::new(
-        Sha256Hex::parse(&format!("{seed:02x}").repeat(32)).unwrap(),
-        ImageFormat::Jpeg,
-        1200,
-        1680,
-        812_345,
-    )
-    .unwrap()
-}
+pub use prconfirm_domain::fixtures::{address, case_file as file, photo};
 
 pub fn respond_by() -> DateTime<Utc> {
     start() + Duration::days(30)
