@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use prconfirm_commands::{
-    Actor, ActorRole, CaseService, ManualClock, RequestMeta, ServiceSettings,
+    Actor, ActorRole, CaseService, Committed, ManualClock, RequestMeta, ServiceSettings,
 };
 use prconfirm_domain::values::ActorId;
 use prconfirm_migrations::Database;
@@ -76,4 +76,16 @@ pub use prconfirm_domain::fixtures::{address, case_file as file, photo};
 
 pub fn respond_by() -> DateTime<Utc> {
     start() + Duration::days(30)
+}
+
+/// Invites a new applicant (as `officer.a`) and returns what was committed.
+pub async fn invite(service: &CaseService, application: &str, uci: &str) -> Committed {
+    service
+        .invite(
+            file(application, uci, "Ana"),
+            respond_by(),
+            &officer("officer.a"),
+        )
+        .await
+        .unwrap()
 }

@@ -151,14 +151,7 @@ async fn every_event_carries_who_why_and_when(db: Database) {
 
 async fn a_refused_command_writes_nothing(db: Database) {
     let (service, _clock) = service(&db, 0);
-    let invited = service
-        .invite(
-            file("E000000002", "12345678", "Ana"),
-            respond_by(),
-            &officer("officer.a"),
-        )
-        .await
-        .unwrap();
+    let invited = invite(&service, "E000000002", "12345678").await;
     let refused = service
         .execute(
             &invited.case_id,
@@ -188,14 +181,7 @@ async fn a_refused_command_writes_nothing(db: Database) {
 async fn two_commands_racing_on_one_case_let_exactly_one_win(db: Database) {
     let (service, _clock) = service(&db, 0);
     let service = std::sync::Arc::new(service);
-    let invited = service
-        .invite(
-            file("E000000003", "12345678", "Ana"),
-            respond_by(),
-            &officer("officer.a"),
-        )
-        .await
-        .unwrap();
+    let invited = invite(&service, "E000000003", "12345678").await;
     // Many officers try to claim the same case at once: the log must end with exactly one
     // claim per surviving command, and every loser must see a conflict or the winner's claim.
     let mut tasks = Vec::new();
@@ -296,14 +282,7 @@ async fn snapshots_load_the_same_case_as_a_full_replay(db: Database) {
 
 async fn an_address_stored_in_its_first_shape_still_loads(db: Database) {
     let (service, _clock) = service(&db, 0);
-    let invited = service
-        .invite(
-            file("E000000004", "12345678", "Ana"),
-            respond_by(),
-            &officer("officer.a"),
-        )
-        .await
-        .unwrap();
+    let invited = invite(&service, "E000000004", "12345678").await;
     let id = invited.case_id.clone();
     for cmd in [CaseCommand::AcceptInvitation] {
         service.execute(&id, cmd, &system()).await.unwrap();

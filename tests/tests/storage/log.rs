@@ -39,14 +39,7 @@ async fn count_events(db: &Database) -> i64 {
 
 async fn the_log_refuses_updates_and_deletes(db: Database) {
     let (service, _clock) = service(&db, 0);
-    service
-        .invite(
-            file("E000000010", "12345678", "Ana"),
-            respond_by(),
-            &officer("officer.a"),
-        )
-        .await
-        .unwrap();
+    invite(&service, "E000000010", "12345678").await;
     let update = execute_sql(&db, "UPDATE events SET event_type = 'Forged'").await;
     let message = update.unwrap_err().to_string();
     assert!(message.contains("append-only"), "{message}");
@@ -218,14 +211,7 @@ async fn sqlite_is_durable_wal_with_full_sync() {
 async fn the_postgres_feed_never_skips_an_event_committed_late(pool: sqlx::PgPool) {
     let db = Database::Postgres(pool.clone());
     let (service, _clock) = service(&db, 0);
-    let before = service
-        .invite(
-            file("E000000020", "12345678", "Ana"),
-            respond_by(),
-            &officer("officer.a"),
-        )
-        .await
-        .unwrap();
+    let before = invite(&service, "E000000020", "12345678").await;
     let (_, cursor) = drain_expecting(&db, FeedCursor::START, 100, 1).await;
 
     let mut slow = pool.begin().await.unwrap();
