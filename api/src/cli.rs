@@ -2,6 +2,12 @@
 
 use clap::{Parser, Subcommand};
 
+use std::sync::Arc;
+
+use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
+use prconfirm_commands::{ActorRole, SystemClock};
+use prconfirm_domain::values::ActorId;
+
 use crate::settings::{LogFormat, Settings};
 use crate::startup;
 
@@ -21,6 +27,34 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Create a named staff account; the password is read from standard input.
+    Add {
+        /// Lowercase letters, digits, '.', '_', '-' (1 to 64).
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum)]
+        role: StaffRole,
+        /// Read the password from standard input (the only way: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// Roles a staff account can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StaffRole {
+    Officer,
+    Auditor,
+    Analyst,
 }
 
 /// Sets up logging. Log lines never carry secrets or personal data: handlers log ids only.
@@ -44,6 +78,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(cli.settings.log_format);
     match cli.command {
         Command::Serve => startup::serve(&cli.settings).await,
+        Command::Staff {
+            command:
+                StaffCommand::Add {
+                    username,
+                    role,
+                    password_stdin: _,
+                },
+        } => {
+            let username =
+                ActorId::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let db = startup::open_database(&cli.settings).await?;
+            let accounts = Accounts::new(
+                db.clone(),
+                PasswordHasherPool::new()?,
+                Arc::new(SystemClock),
+            );
+            let role = match role {
+                StaffRole::Officer => ActorRole::Officer,
+                StaffRole::Auditor => ActorRole::Auditor,
+                StaffRole::Analyst => ActorRole::Analyst,
+            };
+            let outcome = accounts
+                .create_staff(username.as_str(), role, password)
+                .await;
+            db.close().await;
+            outcome?;
+            tracing::info!(
+                username = username.as_str(),
+                role = role.as_str(),
+                "staff account created"
+            );
+            Ok(())
+        }
         Command::Migrate => {
             let db = startup::open_database(&cli.settings).await?;
             db.close().await;

@@ -3,7 +3,10 @@
 //! Depends on `commands` (the write side), `projections` (the read side), `migrations`
 //! (storage) and `domain`. Nothing depends on it.
 
+pub mod auth;
 pub mod cli;
+pub mod error;
+pub mod request;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -60,6 +60,24 @@ pub struct Settings {
     )]
     pub snapshot_every: usize,
 
+    /// Days an applicant has to answer an invitation, unless the officer gives a date.
+    #[arg(
+        long,
+        env = "PRCONFIRM_INVITATION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub invitation_days: i64,
+
+    /// Hours a temporary password stays valid.
+    #[arg(
+        long,
+        env = "PRCONFIRM_TEMPORARY_PASSWORD_HOURS",
+        default_value_t = 72,
+        global = true
+    )]
+    pub temporary_password_hours: i64,
+
     /// Log line format.
     #[arg(long, env = "PRCONFIRM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

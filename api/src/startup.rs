@@ -3,14 +3,20 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use std::net::SocketAddr;
+
+use chrono::Duration;
+use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::{CaseService, ServiceSettings, SystemClock};
 use prconfirm_migrations::Database;
+use prconfirm_projections::mail;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::routes;
 use crate::settings::Settings;
-use crate::state::AppState;
+use crate::state::{ApiSettings, AppState};
 
 /// Opens the configured database (PostgreSQL if a URL is given, else the embedded SQLite
 /// file) and brings its schema up to date.
@@ -32,15 +38,49 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 }
 
 /// Builds the application state on an open database.
-pub fn state(settings: &Settings, db: Database) -> AppState {
+///
+/// # Errors
+/// If the password hasher cannot start.
+pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
+    let clock = Arc::new(SystemClock);
     let service = CaseService::new(
         db.clone(),
         ServiceSettings {
             snapshot_every: settings.snapshot_every,
         },
-        Arc::new(SystemClock),
+        clock.clone(),
     );
-    AppState::new(db, service)
+    let accounts = Accounts::new(db.clone(), PasswordHasherPool::new()?, clock);
+    Ok(AppState {
+        db,
+        cases: Arc::new(service),
+        accounts,
+        settings: Arc::new(ApiSettings {
+            invitation_valid_for: Duration::days(settings.invitation_days),
+            temporary_password_valid_for: Duration::hours(settings.temporary_password_hours),
+            mail_dir: settings.data_dir.join("mail"),
+        }),
+        mail_wakeup: Arc::new(Notify::new()),
+    })
+}
+
+/// Composes and delivers e-mail from the event feed until the process ends: woken after a
+/// command, and every second in any case (events may come from another instance).
+async fn run_mail(state: AppState) {
+    loop {
+        let round = async {
+            while mail::compose_pending(&state.db, 200).await? > 0 {}
+            mail::deliver_pending(&state.db, &state.settings.mail_dir).await
+        };
+        if let Err(e) = round.await {
+            tracing::warn!(error = %e, "mail round failed; retrying");
+        }
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            state.mail_wakeup.notified(),
+        )
+        .await;
+    }
 }
 
 /// Serves the API until SIGINT or SIGTERM, then drains in-flight requests and closes the pool.
@@ -49,18 +89,36 @@ pub fn state(settings: &Settings, db: Database) -> AppState {
 /// If the address cannot be bound or the server fails.
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let db = open_database(settings).await?;
-    let state = state(settings, db.clone());
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    serve_on(listener, settings, db.clone(), shutdown_signal()).await?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves the API and its background work on `listener` over an open, migrated `db` until
+/// `shutdown` completes. Tests use it to run the real server on a free port.
+///
+/// # Errors
+/// If the state cannot be built or the server fails.
+pub async fn serve_on(
+    listener: TcpListener,
+    settings: &Settings,
+    db: Database,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = state(settings, db)?;
+    let mail_task = tokio::spawn(run_mail(state.clone()));
+    let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP");
+    mail_task.abort();
+    served
 }
 
 async fn shutdown_signal() {

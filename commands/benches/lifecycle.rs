@@ -124,6 +124,7 @@ fn in_memory(cases: usize) -> f64 {
             let ctx = Ctx {
                 now: start,
                 actor: actor(role).id,
+                expected_version: None,
             };
             for e in case.decide(&cmd, &ctx).unwrap() {
                 case.apply_event(e);

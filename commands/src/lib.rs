@@ -5,6 +5,7 @@
 //! Depends on `domain` (the rules) and `migrations` (the storage handle); never on
 //! `projections` or `api`.
 
+pub mod accounts;
 pub mod clock;
 pub mod metadata;
 pub mod repository;

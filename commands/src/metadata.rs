@@ -17,6 +17,7 @@ pub mod keys {
     pub const COMMAND: &str = "command";
     pub const OCCURRED_AT: &str = "occurred_at";
     pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
+    pub const REQUEST_HASH: &str = "request_hash";
 }
 
 /// The role an actor acted in.
@@ -70,6 +71,10 @@ pub struct RequestMeta {
     /// The request's id; every event caused by one request shares it.
     pub correlation_id: Uuid,
     pub idempotency_key: Option<String>,
+    /// SHA-256 of the request (method, path, body) that carried the idempotency key.
+    pub request_hash: Option<String>,
+    /// Refuse the command unless the case is at this version (HTTP `If-Match`).
+    pub expected_version: Option<u64>,
 }
 
 impl RequestMeta {
@@ -79,6 +84,8 @@ impl RequestMeta {
             actor,
             correlation_id: Uuid::new_v4(),
             idempotency_key: None,
+            request_hash: None,
+            expected_version: None,
         }
     }
 }
@@ -103,6 +110,9 @@ pub(crate) fn event_metadata(
     );
     if let Some(key) = &meta.idempotency_key {
         m.insert(keys::IDEMPOTENCY_KEY.into(), key.clone());
+    }
+    if let Some(hash) = &meta.request_hash {
+        m.insert(keys::REQUEST_HASH.into(), hash.clone());
     }
     m
 }

@@ -255,6 +255,7 @@ impl CaseService {
             ctx: Ctx {
                 now,
                 actor: meta.actor.id.clone(),
+                expected_version: meta.expected_version,
             },
         };
         let outcome = self

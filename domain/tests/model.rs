@@ -432,6 +432,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             ctx: Ctx {
                 now: t(now),
                 actor: ActorId::parse(OFFICERS[who]).unwrap(),
+                expected_version: None,
             },
         };
         let before = case.clone();

@@ -48,6 +48,19 @@ pub enum Database {
     Sqlite(SqlitePool),
 }
 
+/// Runs the same sqlx code on whichever pool `db` holds: `on_db!(db, |pool| body)`. The
+/// body is compiled once per backend, so queries written in the SQL both share (`$1`
+/// placeholders, types both decode) need writing only once.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::Database::Postgres($pool) => $body,
+            $crate::Database::Sqlite($pool) => $body,
+        }
+    };
+}
+
 /// Which backend a [`Database`] is, for logs and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

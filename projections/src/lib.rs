@@ -7,3 +7,4 @@
 pub mod feed;
 
 pub use feed::{read_feed, BadCursor, FeedCursor, FeedError, FeedEvent};
+pub mod mail;

@@ -1,16 +1,87 @@
-//! The HTTP routes, one module per resource.
+//! The HTTP routes, one module per resource, and what they share.
 
+mod cases;
 mod health;
+mod invitations;
+mod my_case;
+mod sessions;
 
-use axum::Router;
-use tower_http::trace::TraceLayer;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{middleware, Json, Router};
+use prconfirm_commands::Committed;
+use serde::de::DeserializeOwned;
+use serde_json::json;
 
+use crate::auth;
+use crate::error::ApiError;
+use crate::request;
 use crate::state::AppState;
+
+/// Largest JSON body any route accepts.
+pub const JSON_LIMIT: usize = 64 * 1024;
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
-        .layer(TraceLayer::new_for_http())
+        .merge(sessions::router())
+        .merge(invitations::router())
+        .merge(my_case::router())
+        .merge(cases::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(request::context))
         .with_state(state)
+}
+
+/// A JSON body whose rejections are API errors (400, 413, 415, 422).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state)
+            .await
+            .map_err(|e: JsonRejection| ApiError::from(e))?;
+        Ok(Self(value))
+    }
+}
+
+/// The answer to a command: `{version}` (plus what the route adds), with the version as ETag.
+pub fn command_answer(committed: &Committed, extra: serde_json::Value) -> Response {
+    let mut body = json!({ "version": committed.version });
+    if let (Some(target), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
+        target.extend(more);
+    }
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    set_etag(response.headers_mut(), committed.version);
+    response
+}
+
+pub fn set_etag(headers: &mut HeaderMap, version: u64) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+}
+
+/// The version an `If-Match: "N"` header names, if any.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::PreconditionFailed("If-Match must be a version like \"3\"".into()))
 }

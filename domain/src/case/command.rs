@@ -12,6 +12,8 @@ use crate::values::{ActorId, Address, DocumentNumber, MailingAddress, PhotoRef, 
 pub struct Ctx {
     pub now: DateTime<Utc>,
     pub actor: ActorId,
+    /// The version the caller last saw (HTTP `If-Match`); a different one refuses the command.
+    pub expected_version: Option<u64>,
 }
 
 /// Every command a case accepts. Imperative names; officer commands act as `ctx.actor`.

@@ -24,6 +24,14 @@ impl Case {
             command: cmd.name(),
             stage: self.stage.name(),
         };
+        if let Some(expected) = ctx.expected_version {
+            if expected != self.version {
+                return Err(CaseError::StaleVersion {
+                    expected,
+                    actual: self.version,
+                });
+            }
+        }
         if self.stage.is_terminal() {
             return Err(refuse());
         }

@@ -23,6 +23,8 @@ pub enum CaseError {
         command: &'static str,
         stage: StageName,
     },
+    #[error("the case is at version {actual}, not {expected}")]
+    StaleVersion { expected: u64, actual: u64 },
     #[error("the answer date {respond_by} must be after the invitation time {now}")]
     RespondByNotInFuture {
         respond_by: DateTime<Utc>,
@@ -72,6 +74,7 @@ impl CaseError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidTransition { .. } => "invalid_transition",
+            Self::StaleVersion { .. } => "stale_version",
             Self::RespondByNotInFuture { .. } => "respond_by_not_in_future",
             Self::InvitationExpired { .. } => "invitation_expired",
             Self::InvitationStillOpen { .. } => "invitation_still_open",

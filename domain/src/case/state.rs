@@ -17,6 +17,8 @@ pub struct Case {
     pub stage: Stage,
     /// The officer working on the case, if any (the lease may have run out).
     pub claim: Option<Claim>,
+    /// How many events the case has: the sequence of the last one.
+    pub version: u64,
 }
 
 /// An officer's lease on a case.
@@ -219,6 +221,7 @@ impl Case {
     /// `decide` never emits) leaves the stage as it is.
     pub fn apply_event(&mut self, event: CaseEvent) {
         use CaseEvent as E;
+        self.version += 1;
         let stage = std::mem::take(&mut self.stage);
         self.stage = match (stage, event) {
             (

@@ -17,6 +17,7 @@ fn ctx(minutes: i64, who: &str) -> Ctx {
     Ctx {
         now: t(minutes),
         actor: actor(who),
+        expected_version: None,
     }
 }
 fn text(s: &str) -> Text {
@@ -743,4 +744,21 @@ fn error_codes_are_stable_snake_case() {
         "invalid_transition"
     );
     assert_eq!(CaseError::ReturnNoteRequired.code(), "return_note_required");
+}
+
+#[test]
+fn a_command_for_a_version_the_case_has_left_is_refused() {
+    let case = given(&history::photo_uploaded());
+    assert_eq!(case.version, 5);
+    let mut stale = ctx(5, "officer.b");
+    stale.expected_version = Some(4);
+    assert_eq!(
+        case.decide(&CaseCommand::AcceptPhoto, &stale),
+        Err(CaseError::StaleVersion {
+            expected: 4,
+            actual: 5
+        })
+    );
+    stale.expected_version = Some(5);
+    assert!(case.decide(&CaseCommand::AcceptPhoto, &stale).is_ok());
 }

@@ -1,0 +1,275 @@
+//! One error type for the whole API, answered as `application/problem+json`
+//! `{type, title, status, detail, code, correlation_id}` with a stable `code`.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use prconfirm_commands::accounts::AccountError;
+use prconfirm_commands::CommandError;
+use prconfirm_domain::case::CaseError;
+use prconfirm_domain::values::ValueError;
+use serde_json::json;
+
+use crate::request::correlation_id;
+
+/// Seconds a client should wait after a 503.
+const RETRY_AFTER_SECS: u64 = 3;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON at all.
+    #[error("{0}")]
+    Malformed(String),
+    /// 401: no session, or one that ended.
+    #[error("sign in first")]
+    Unauthenticated,
+    /// 401: wrong username or password (the same for an unknown user).
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    /// 401: the temporary password was right but has expired.
+    #[error("the temporary password has expired; new credentials will be sent")]
+    TemporaryPasswordExpired,
+    /// 403: a temporary-password session may only change the password or sign out.
+    #[error("change the temporary password first")]
+    PasswordChangeRequired,
+    /// 403: the caller's role may not do this.
+    #[error("your role may not do this")]
+    Forbidden,
+    /// 404: no such resource, or not the caller's.
+    #[error("not found")]
+    NotFound,
+    /// 409: the case is not at a stage where this can happen.
+    #[error("{0}")]
+    Transition(CaseError),
+    /// 409: another command changed the case first.
+    #[error("another command changed the case first; reload and retry")]
+    ConcurrentUpdate,
+    /// 412: `If-Match` names a version the case has left.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 413: the body is larger than the route accepts.
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    /// 415: the body is not of a type the route accepts.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: a value breaks a rule.
+    #[error("{detail}")]
+    Invalid { code: &'static str, detail: String },
+    /// 429: too many failed sign-ins; retry later.
+    #[error("too many failed attempts; retry in {0} s")]
+    TooManyAttempts(u64),
+    /// 503: storage is unreachable or slow; retry shortly.
+    #[error("the service is briefly unavailable")]
+    Unavailable,
+    /// 500: a bug or a corrupt store; the cause is logged, never shown.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::TemporaryPasswordExpired => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::PasswordChangeRequired | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Transition(_) | Self::ConcurrentUpdate => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed_body",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::TemporaryPasswordExpired => "temporary_password_expired",
+            Self::PasswordChangeRequired => "password_change_required",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Transition(e) => transition_code(e),
+            Self::ConcurrentUpdate => "concurrent_update",
+            Self::PreconditionFailed(_) => "precondition_failed",
+            Self::TooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Invalid { code, .. } => code,
+            Self::TooManyAttempts(_) => "too_many_attempts",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// A 422 for a value that broke a rule.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            code: "invalid_value",
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Steps the case is not ready for are `invalid_transition`; clashes over an officer's claim
+/// keep their own codes.
+fn transition_code(e: &CaseError) -> &'static str {
+    match e {
+        CaseError::ClaimedByAnother { .. }
+        | CaseError::NotClaimHolder { .. }
+        | CaseError::NotClaimed
+        | CaseError::ClaimStillValid { .. } => e.code(),
+        _ => "invalid_transition",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            Self::Transition(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        let mut body = json!({
+            "type": format!("https://prconfirm.example/problems/{}", self.code()),
+            "title": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
+            "detail": detail,
+            "code": self.code(),
+            "correlation_id": correlation_id().map(|c| c.to_string()),
+        });
+        if let Self::Transition(e) = &self {
+            body["reason"] = json!(e.code());
+        }
+        let mut response = (status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        let retry = match self {
+            Self::Unavailable => Some(RETRY_AFTER_SECS),
+            Self::TooManyAttempts(s) => Some(s),
+            _ => None,
+        };
+        if let Some(secs) = retry {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Rejected(CaseError::StaleVersion { expected, actual }) => {
+                Self::PreconditionFailed(format!("the case is at version {actual}, not {expected}"))
+            }
+            CommandError::Rejected(e) => match e {
+                CaseError::RespondByNotInFuture { .. }
+                | CaseError::PasswordExpiryNotInFuture { .. }
+                | CaseError::ReturnNoteRequired
+                | CaseError::DocumentNumberReused(_)
+                | CaseError::LeaseNotInFuture { .. }
+                | CaseError::LeaseTooLong { .. } => Self::Invalid {
+                    code: e.code(),
+                    detail: e.to_string(),
+                },
+                other => Self::Transition(other),
+            },
+            CommandError::NotFound(_) => Self::NotFound,
+            CommandError::Conflict => Self::ConcurrentUpdate,
+            CommandError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "storage unavailable");
+                Self::Unavailable
+            }
+            CommandError::Corrupt(cause) | CommandError::Internal(cause) => {
+                tracing::error!(error = %cause, "command failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::InvalidCredentials => Self::InvalidCredentials,
+            AccountError::TemporaryPasswordExpired => Self::TemporaryPasswordExpired,
+            AccountError::TooManyAttempts { retry_after_secs } => {
+                Self::TooManyAttempts(retry_after_secs)
+            }
+            AccountError::UsernameTaken(name) => Self::Invalid {
+                code: "username_taken",
+                detail: format!("username {name} is taken"),
+            },
+            AccountError::Policy(p) => Self::Invalid {
+                code: "password_policy",
+                detail: p.to_string(),
+            },
+            AccountError::Storage(cause) => storage(cause),
+            AccountError::Hashing(cause) => {
+                tracing::error!(error = %cause, "password hashing failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// A storage error: an outage is 503, anything else a logged 500.
+pub fn storage(cause: sqlx::Error) -> ApiError {
+    match cause {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            tracing::warn!(error = %cause, "storage unavailable");
+            ApiError::Unavailable
+        }
+        other => {
+            tracing::error!(error = %other, "storage error");
+            ApiError::Internal
+        }
+    }
+}
+
+impl From<ValueError> for ApiError {
+    fn from(e: ValueError) -> Self {
+        Self::invalid(e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => Self::invalid(e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => Self::Malformed(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::UnsupportedMediaType("send Content-Type: application/json".into())
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::TooLarge(crate::routes::JSON_LIMIT)
+            }
+            other => Self::Malformed(other.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        Self::NotFound
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::invalid(r.body_text())
+    }
+}

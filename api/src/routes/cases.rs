@@ -1,0 +1,216 @@
+//! Officers' commands and reads on cases.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use prconfirm_domain::case::{CaseCommand, CaseEvent, CaseFile, ReturnReason};
+use prconfirm_domain::values::{
+    ApplicationNumber, DateOfBirth, Email, Language, PersonName, Text, Uci,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{command_answer, if_match, set_etag, JsonBody};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a claim lasts.
+const CLAIM_LEASE: Duration = Duration::minutes(60);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/cases", post(invite))
+        .route("/v1/cases/{id}", get(case))
+        .route("/v1/cases/{id}/claim", post(claim).delete(release))
+        .route("/v1/cases/{id}/photo-review", post(photo_review))
+        .route("/v1/cases/{id}/approval", post(approval))
+        .route("/v1/cases/{id}/referral", post(referral))
+        .route("/v1/cases/{id}/withdrawal", post(withdrawal))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invite {
+    application_number: ApplicationNumber,
+    uci: Uci,
+    given_name: PersonName,
+    family_name: PersonName,
+    date_of_birth: NaiveDate,
+    email: Email,
+    language: Language,
+    #[serde(default)]
+    respond_by: Option<DateTime<Utc>>,
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<Invite>,
+) -> Result<Response, ApiError> {
+    let now = state.cases.clock().now();
+    let file = CaseFile {
+        application_number: body.application_number,
+        uci: body.uci,
+        given_name: body.given_name,
+        family_name: body.family_name,
+        date_of_birth: DateOfBirth::parse(body.date_of_birth, now.date_naive())?,
+        email: body.email,
+        language: body.language,
+    };
+    let respond_by = body
+        .respond_by
+        .unwrap_or(now + state.settings.invitation_valid_for);
+    let case_id = uuid::Uuid::new_v4().to_string();
+    state.park_invitation(&case_id, &file).await?;
+    let committed = state
+        .cases
+        .execute(
+            &case_id,
+            CaseCommand::Invite { file, respond_by },
+            &caller.meta()?,
+        )
+        .await?;
+    state.mail_wakeup.notify_one();
+    let mut response = command_answer(&committed, json!({ "case_id": committed.case_id }));
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
+async fn case(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let loaded = state.cases.load(&id).await?.ok_or(ApiError::NotFound)?;
+    let mut response = Json(json!({
+        "case_id": id,
+        "version": loaded.version,
+        "stage": loaded.case.stage.name(),
+        "case": loaded.case,
+    }))
+    .into_response();
+    set_etag(response.headers_mut(), loaded.version);
+    Ok(response)
+}
+
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    command: CaseCommand,
+) -> Result<Response, ApiError> {
+    let mut meta = caller.meta()?;
+    meta.expected_version = if_match(headers)?;
+    let committed = state.cases.execute(id, command, &meta).await?;
+    Ok(command_answer(&committed, json!({})))
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let until = state.cases.clock().now() + CLAIM_LEASE;
+    run(&state, &caller, &id, &headers, CaseCommand::Claim { until }).await
+}
+
+async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    run(&state, &caller, &id, &headers, CaseCommand::ReleaseClaim).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Decision {
+    Accept,
+    Return,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhotoReview {
+    decision: Decision,
+    #[serde(default)]
+    reason: Option<ReturnReason>,
+    #[serde(default)]
+    note: Option<Text>,
+}
+
+async fn photo_review(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PhotoReview>,
+) -> Result<Response, ApiError> {
+    let command = match body.decision {
+        Decision::Accept => CaseCommand::AcceptPhoto,
+        Decision::Return => CaseCommand::ReturnPhoto {
+            reason: body.reason.ok_or_else(|| ApiError::Invalid {
+                code: "return_reason_required",
+                detail: "a returned photo needs a reason".into(),
+            })?,
+            note: body.note,
+        },
+    };
+    run(&state, &caller, &id, &headers, command).await
+}
+
+async fn approval(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut meta = caller.meta()?;
+    meta.expected_version = if_match(&headers)?;
+    let committed = state.cases.grant(&id, &meta).await?;
+    let document_number = committed.events.iter().find_map(|e| match e {
+        CaseEvent::EcoprIssued {
+            document_number, ..
+        } => Some(document_number.to_string()),
+        _ => None,
+    });
+    Ok(command_answer(
+        &committed,
+        json!({ "document_number": document_number }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reason {
+    reason: Text,
+}
+
+async fn referral(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reason>,
+) -> Result<Response, ApiError> {
+    let command = CaseCommand::ReferToInPersonLanding {
+        reason: body.reason,
+    };
+    run(&state, &caller, &id, &headers, command).await
+}
+
+async fn withdrawal(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reason>,
+) -> Result<Response, ApiError> {
+    let command = CaseCommand::Withdraw {
+        reason: body.reason,
+    };
+    run(&state, &caller, &id, &headers, command).await
+}

@@ -1,0 +1,336 @@
+//! E-mail, fed from the event log.
+//!
+//! - [`store_secret`]: before an event that needs a secret in its message is appended, the
+//!   caller parks the secret (invitation code, temporary password) with the recipient.
+//! - [`compose_pending`]: reads the feed after its checkpoint and writes one outbox row per
+//!   message-worthy event, consuming the parked secret, and advances the checkpoint, all in
+//!   one transaction: every event becomes exactly one message, even across crashes.
+//! - [`deliver_pending`]: writes each unsent message to `<mail dir>/<id>.eml` (atomically, by
+//!   rename; the same message always lands in the same file, so a redelivery after a crash
+//!   replaces rather than duplicates) and then purges the body, which held the secret.
+
+use std::path::{Path, PathBuf};
+
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
+use lettre::Message;
+use prconfirm_migrations::{on_db, Database};
+use serde_json::Value;
+
+use crate::feed::{read_feed, FeedCursor, FeedError};
+
+const REACTOR: &str = "mail";
+const FROM: &str = "Confirmation of PR <no-reply@prconfirm.example>";
+
+/// A failure of the mail pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error(transparent)]
+    Storage(#[from] sqlx::Error),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    #[error("cannot build message {id}: {reason}")]
+    Build { id: String, reason: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Which secret a message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    Invitation,
+    Credentials,
+}
+
+impl SecretKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Invitation => "invitation",
+            Self::Credentials => "credentials",
+        }
+    }
+}
+
+/// Parks `secret` for the next message of `kind` about `case_id` (replacing an older one).
+///
+/// # Errors
+/// Storage errors.
+pub async fn store_secret(
+    db: &Database,
+    case_id: &str,
+    kind: SecretKind,
+    recipient: &str,
+    language: &str,
+    secret: &str,
+) -> Result<(), MailError> {
+    let delete = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
+    let insert = "INSERT INTO mail_secrets (case_id, kind, recipient, language, secret) \
+                  VALUES ($1, $2, $3, $4, $5)";
+    on_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(delete)
+            .bind(case_id)
+            .bind(kind.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(insert)
+            .bind(case_id)
+            .bind(kind.as_str())
+            .bind(recipient)
+            .bind(language)
+            .bind(secret)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })?;
+    Ok(())
+}
+
+/// A message ready for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outgoing {
+    id: String,
+    recipient: String,
+    subject: String,
+    body: String,
+}
+
+fn compose(kind: SecretKind, event: &Value, language: &str, secret: &str) -> (String, String) {
+    let fr = language == "fr";
+    match kind {
+        SecretKind::Invitation => {
+            let file = &event["Invited"]["file"];
+            let name = format!(
+                "{} {}",
+                file["given_name"].as_str().unwrap_or_default(),
+                file["family_name"].as_str().unwrap_or_default()
+            );
+            let respond_by = day(&event["Invited"]["respond_by"]);
+            if fr {
+                (
+                    "Invitation : confirmer votre résidence permanente en ligne".into(),
+                    format!(
+                        "Bonjour {name},\r\n\r\nVous êtes invité(e) à confirmer votre résidence \
+                         permanente en ligne. Répondez avant le {respond_by}.\r\n\r\n\
+                         Invitation code: {secret}\r\n\r\nSi vous ne souhaitez pas utiliser le \
+                         portail, vous pouvez refuser l'invitation.\r\n"
+                    ),
+                )
+            } else {
+                (
+                    "Invitation: confirm your permanent residence online".into(),
+                    format!(
+                        "Hello {name},\r\n\r\nYou are invited to confirm your permanent \
+                         residence online. Please answer by {respond_by}.\r\n\r\n\
+                         Invitation code: {secret}\r\n\r\nIf you prefer not to use the portal, \
+                         you may decline the invitation.\r\n"
+                    ),
+                )
+            }
+        }
+        SecretKind::Credentials => {
+            let username = event["AccountCreated"]["username"]
+                .as_str()
+                .unwrap_or_default();
+            let expires = day(&event["AccountCreated"]["temporary_password_expires_at"]);
+            if fr {
+                (
+                    "Votre compte du portail de confirmation de la RP".into(),
+                    format!(
+                        "Votre compte a été créé.\r\n\r\nUsername: {username}\r\n\
+                         Temporary password: {secret}\r\n\r\nCe mot de passe temporaire expire \
+                         le {expires}. Vous devrez le changer à la première connexion.\r\n"
+                    ),
+                )
+            } else {
+                (
+                    "Your PR confirmation portal account".into(),
+                    format!(
+                        "Your account has been created.\r\n\r\nUsername: {username}\r\n\
+                         Temporary password: {secret}\r\n\r\nThis temporary password expires \
+                         at {expires}. You must change it when you first sign in.\r\n"
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// The date of an RFC 3339 time stamp, with its zone: `2026-07-01 (UTC)`.
+fn day(value: &Value) -> String {
+    let text = value.as_str().unwrap_or_default();
+    format!("{} (UTC)", text.get(..10).unwrap_or(text))
+}
+
+fn kind_of(event_type: &str) -> Option<SecretKind> {
+    match event_type {
+        "Invited" => Some(SecretKind::Invitation),
+        "AccountCreated" => Some(SecretKind::Credentials),
+        _ => None,
+    }
+}
+
+/// Turns the feed's new events into outbox rows; returns how many events it read.
+///
+/// # Errors
+/// Storage or feed errors; nothing is half-done (one transaction per batch).
+pub async fn compose_pending(db: &Database, batch: u32) -> Result<usize, MailError> {
+    let cursor_sql = "SELECT tx, position FROM reactor_checkpoints WHERE name = $1";
+    let cursor: Option<(i64, i64)> = on_db!(db, |pool| sqlx::query_as(cursor_sql)
+        .bind(REACTOR)
+        .fetch_optional(pool)
+        .await)?;
+    let after = cursor.map_or(FeedCursor::START, |(tx, position)| FeedCursor {
+        tx: tx.unsigned_abs(),
+        position,
+    });
+    let events = read_feed(db, after, batch).await?;
+    let Some(last) = events.last().map(|e| e.cursor) else {
+        return Ok(0);
+    };
+    let secret_sql = "SELECT recipient, language, secret FROM mail_secrets \
+                      WHERE case_id = $1 AND kind = $2";
+    let consume = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
+    let insert = "INSERT INTO mail_outbox (id, recipient, subject, body) VALUES ($1, $2, $3, $4) \
+                  ON CONFLICT (id) DO NOTHING";
+    let advance = "INSERT INTO reactor_checkpoints (name, tx, position) VALUES ($1, $2, $3) \
+                   ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, position = excluded.position";
+    on_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        for event in &events {
+            let Some(kind) = kind_of(&event.event_type) else {
+                continue;
+            };
+            let secret: Option<(String, String, String)> = sqlx::query_as(secret_sql)
+                .bind(&event.aggregate_id)
+                .bind(kind.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((recipient, language, secret)) = secret else {
+                tracing::warn!(case = %event.aggregate_id, sequence = event.sequence,
+                    "no parked secret for this message; not sent");
+                continue;
+            };
+            let (subject, body) = compose(kind, &event.payload, &language, &secret);
+            let id = format!("{}-{}", event.aggregate_id, event.sequence);
+            sqlx::query(insert)
+                .bind(&id)
+                .bind(&recipient)
+                .bind(&subject)
+                .bind(&body)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(consume)
+                .bind(&event.aggregate_id)
+                .bind(kind.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(advance)
+            .bind(REACTOR)
+            .bind(i64::try_from(last.tx).unwrap_or(i64::MAX))
+            .bind(last.position)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })?;
+    Ok(events.len())
+}
+
+fn build(message: &Outgoing) -> Result<Message, MailError> {
+    let fail = |reason: String| MailError::Build {
+        id: message.id.clone(),
+        reason,
+    };
+    let from: Mailbox = FROM.parse().map_err(|e| fail(format!("{e}")))?;
+    let to: Mailbox = message
+        .recipient
+        .parse()
+        .map_err(|e| fail(format!("{e}")))?;
+    // Quoted-printable leaves short ASCII lines ("Invitation code: ...") as written, where
+    // base64 would hide them, and still carries accents and long lines safely.
+    let body = Body::new_with_encoding(
+        message.body.clone(),
+        ContentTransferEncoding::QuotedPrintable,
+    )
+    .unwrap_or_else(Body::new);
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(&message.subject)
+        .message_id(Some(format!("<{}@prconfirm.example>", message.id)))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// Writes every unsent message as `<dir>/<id>.eml`, then marks it sent and purges its body.
+/// Returns how many it delivered.
+///
+/// # Errors
+/// Storage errors, or a message that cannot be written.
+pub async fn deliver_pending(db: &Database, dir: &Path) -> Result<usize, MailError> {
+    let pending_sql = "SELECT id, recipient, subject, body FROM mail_outbox \
+                       WHERE sent_at IS NULL AND body IS NOT NULL ORDER BY created_at, id LIMIT 100";
+    let pending: Vec<(String, String, String, String)> =
+        on_db!(db, |pool| sqlx::query_as(pending_sql).fetch_all(pool).await)?;
+    std::fs::create_dir_all(dir).map_err(|source| MailError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mark = "UPDATE mail_outbox SET sent_at = $2, body = NULL WHERE id = $1";
+    for (id, recipient, subject, body) in &pending {
+        let message = build(&Outgoing {
+            id: id.clone(),
+            recipient: recipient.clone(),
+            subject: subject.clone(),
+            body: body.clone(),
+        })?;
+        let path = dir.join(format!("{id}.eml"));
+        let partial = dir.join(format!(".{id}.eml.partial"));
+        let write = |p: &Path| std::fs::write(p, message.formatted());
+        write(&partial)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|source| MailError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        on_db!(db, |pool| sqlx::query(mark)
+            .bind(id)
+            .bind(chrono::Utc::now())
+            .execute(pool)
+            .await
+            .map(drop))?;
+    }
+    Ok(pending.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_invitation_carries_its_code_in_the_recipients_language() {
+        let event = json!({"Invited": {"file": {"given_name": "Zoë", "family_name": "Roy"},
+                           "respond_by": "2026-07-01T00:00:00Z"}});
+        let (subject, body) = compose(SecretKind::Invitation, &event, "fr", "abc123");
+        assert!(subject.starts_with("Invitation :"));
+        assert!(body.contains("Invitation code: abc123\r\n"));
+        assert!(body.contains("Bonjour Zoë Roy"));
+        let (_, en) = compose(SecretKind::Invitation, &event, "en", "abc123");
+        assert!(en.contains("Hello Zoë Roy"));
+    }
+
+    #[test]
+    fn the_credentials_message_names_the_username_and_password() {
+        let event = json!({"AccountCreated": {"username": "a-xyz",
+                           "temporary_password_expires_at": "2026-07-01T00:00:00Z"}});
+        let (_, body) = compose(SecretKind::Credentials, &event, "en", "s3cret-s3cret");
+        assert!(body.contains("Username: a-xyz\r\n"));
+        assert!(body.contains("Temporary password: s3cret-s3cret\r\n"));
+    }
+}

@@ -1,0 +1,534 @@
+//! The HTTP API, black-box: the real server (router, mail pipeline) on a free port, over a
+//! real PostgreSQL database and a real SQLite file, driven with an HTTP client. Credentials
+//! are read from the delivered e-mails, as an applicant would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use server::TestServer;
+
+/// Runs `async fn NAME(server: TestServer)` on PostgreSQL and on SQLite.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[sqlx::test(migrator = "prconfirm_migrations::POSTGRES")]
+            async fn postgres(pool: sqlx::PgPool) {
+                let server = $crate::server::TestServer::start(
+                    prconfirm_migrations::Database::Postgres(pool)).await;
+                super::$name(server).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let server = $crate::server::TestServer::start_sqlite().await;
+                super::$name(server).await;
+            }
+        }
+    )+};
+}
+
+on_both_backends!(
+    a_family_of_two_walks_from_invitation_into_the_portal,
+    a_temporary_password_session_can_only_change_the_password,
+    wrong_credentials_get_one_answer_whoever_asks,
+    each_role_reaches_only_its_routes,
+    bad_bodies_get_clear_errors_and_change_nothing,
+    steps_out_of_order_and_stale_versions_are_refused,
+    every_response_carries_the_security_headers,
+);
+
+fn invite_body(uci: &str, given: &str, email: &str) -> Value {
+    json!({
+        "application_number": "E001234567",
+        "uci": uci,
+        "given_name": given,
+        "family_name": "Bélanger",
+        "date_of_birth": "1990-04-05",
+        "email": email,
+        "language": "fr",
+    })
+}
+
+fn address_body() -> Value {
+    json!({"residential": {"line1": "55 Rue Saint-Jean", "city": "Québec",
+                           "province": "QC", "postal_code": "g1r 1n4"}})
+}
+
+/// Invites one applicant and walks them to a changed password; returns their token and case.
+async fn onboard(server: &TestServer, officer: &str, uci: &str, given: &str) -> (String, String) {
+    let email = format!("{given}@example.ca").to_lowercase();
+    let (status, invited) = server
+        .call(
+            Method::POST,
+            "/v1/cases",
+            Some(officer),
+            Some(invite_body(uci, given, &email)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    assert_eq!(invited["version"], 1);
+    let case_id = invited["case_id"].as_str().unwrap().to_owned();
+
+    let code = server.mail_line(&case_id, 1, "Invitation code: ").await;
+    let (status, accepted) = server
+        .call(
+            Method::POST,
+            &format!("/v1/invitations/{code}/acceptance"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    assert_eq!(accepted["case_id"], case_id);
+
+    let username = server.mail_line(&case_id, 3, "Username: ").await;
+    let temporary = server.mail_line(&case_id, 3, "Temporary password: ").await;
+    let (status, session) = server.sign_in(&username, &temporary).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(session["must_change_password"], true);
+    let token = session["token"].as_str().unwrap().to_owned();
+
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/v1/me/password",
+            Some(&token),
+            Some(json!({"current_password": temporary, "new_password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    (token, case_id)
+}
+
+async fn a_family_of_two_walks_from_invitation_into_the_portal(server: TestServer) {
+    let officer = server.officer("officer.gagnon").await;
+    let (parent, parent_case) = onboard(&server, &officer, "11112222", "Élise").await;
+    let (child, child_case) = onboard(&server, &officer, "3333444455", "Noé").await;
+    assert_ne!(parent_case, child_case);
+
+    for (token, case_id) in [(&parent, &parent_case), (&child, &child_case)] {
+        let (status, view) = server
+            .call(Method::GET, "/v1/my/case", Some(token), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["case_id"], *case_id, "the session decides the case");
+        assert_eq!(view["stage"], "confirming");
+        assert_eq!(view["next_step"], "declare_presence");
+        assert_eq!(view["version"], 4);
+
+        let (status, v) = server
+            .call(
+                Method::PUT,
+                "/v1/my/case/presence",
+                Some(token),
+                Some(json!({"in_canada": true})),
+            )
+            .await;
+        assert_eq!((status, v["version"].as_u64()), (StatusCode::OK, Some(5)));
+        let (status, v) = server
+            .call(
+                Method::PUT,
+                "/v1/my/case/address",
+                Some(token),
+                Some(address_body()),
+            )
+            .await;
+        assert_eq!(
+            (status, v["version"].as_u64()),
+            (StatusCode::OK, Some(6)),
+            "{v}"
+        );
+        let (_, view) = server
+            .call(Method::GET, "/v1/my/case", Some(token), None)
+            .await;
+        assert_eq!(view["next_step"], "upload_photo");
+    }
+
+    // The officer sees the whole case, with its version as ETag; the family shares a file.
+    let (status, case) = server
+        .call(
+            Method::GET,
+            &format!("/v1/cases/{child_case}"),
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(case["version"], 6);
+    assert_eq!(case["case"]["file"]["application_number"], "E001234567");
+    assert_eq!(case["case"]["file"]["given_name"], "Noé");
+
+    // The temporary password is gone from the outbox once the message is delivered.
+    assert_eq!(server.outbox_bodies_left().await, 0);
+}
+
+async fn a_temporary_password_session_can_only_change_the_password(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let (_, invited) = server
+        .call(
+            Method::POST,
+            "/v1/cases",
+            Some(&officer),
+            Some(invite_body("12345678", "Ana", "ana@example.ca")),
+        )
+        .await;
+    let case_id = invited["case_id"].as_str().unwrap().to_owned();
+    let code = server.mail_line(&case_id, 1, "Invitation code: ").await;
+    server
+        .call(
+            Method::POST,
+            &format!("/v1/invitations/{code}/acceptance"),
+            None,
+            None,
+        )
+        .await;
+    let username = server.mail_line(&case_id, 3, "Username: ").await;
+    let temporary = server.mail_line(&case_id, 3, "Temporary password: ").await;
+    let (_, session) = server.sign_in(&username, &temporary).await;
+    let token = session["token"].as_str().unwrap();
+
+    for (method, path, body) in [
+        (Method::GET, "/v1/my/case", None),
+        (
+            Method::PUT,
+            "/v1/my/case/presence",
+            Some(json!({"in_canada": true})),
+        ),
+    ] {
+        let (status, problem) = server.call(method, path, Some(token), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(problem["code"], "password_change_required");
+    }
+    // A short new password is refused and the temporary one still works.
+    let (status, problem) = server
+        .call(
+            Method::PUT,
+            "/v1/me/password",
+            Some(token),
+            Some(json!({"current_password": temporary, "new_password": "short"})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password_policy"))
+    );
+    // Accepting again once the account exists is a step out of order.
+    let (status, problem) = server
+        .call(
+            Method::POST,
+            &format!("/v1/invitations/{code}/acceptance"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_transition"))
+    );
+    // Signing out ends the session.
+    let (status, _) = server
+        .call(Method::DELETE, "/v1/sessions/current", Some(token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, problem) = server
+        .call(
+            Method::PUT,
+            "/v1/me/password",
+            Some(token),
+            Some(json!({"current_password": temporary, "new_password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+}
+
+async fn wrong_credentials_get_one_answer_whoever_asks(server: TestServer) {
+    server.officer("officer.a").await;
+    let (s1, wrong) = server.sign_in("officer.a", "not the password at all").await;
+    let (s2, unknown) = server
+        .sign_in("nobody.here", "not the password at all")
+        .await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(wrong["code"], "invalid_credentials");
+    assert_eq!(wrong["detail"], unknown["detail"]);
+    assert_eq!(wrong["title"], unknown["title"]);
+    // After five failures for the account, the next try must wait (429 with Retry-After),
+    // while the right password from the same place works again once the wait is over.
+    for _ in 0..4 {
+        server.sign_in("officer.a", "still the wrong one").await;
+    }
+    let (status, problem) = server.sign_in("officer.a", server::STAFF_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+    assert_eq!(problem["code"], "too_many_attempts");
+}
+
+async fn each_role_reaches_only_its_routes(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let auditor = server.staff("auditor.a", "auditor").await;
+    let analyst = server.staff("analyst.a", "analyst").await;
+    let (applicant, _) = onboard(&server, &officer, "12345678", "Ana").await;
+    let (_, other_case) = onboard(&server, &officer, "87654321", "Bo").await;
+    let cases = [
+        (
+            Method::POST,
+            "/v1/cases".to_owned(),
+            Some(invite_body("11223344", "Cy", "cy@example.ca")),
+        ),
+        (Method::GET, format!("/v1/cases/{other_case}"), None),
+        (Method::POST, format!("/v1/cases/{other_case}/claim"), None),
+    ];
+    for (method, path, body) in &cases {
+        for (who, token) in [
+            ("applicant", &applicant),
+            ("auditor", &auditor),
+            ("analyst", &analyst),
+        ] {
+            let (status, problem) = server
+                .call(method.clone(), path, Some(token), body.clone())
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{who} {method} {path}: {problem}"
+            );
+        }
+        let (status, problem) = server.call(method.clone(), path, None, body.clone()).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+        );
+    }
+    for token in [&officer, &auditor, &analyst] {
+        let (status, _) = server
+            .call(Method::GET, "/v1/my/case", Some(token), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, _) = server
+        .call(Method::GET, "/v1/no/such/route", Some(&officer), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .call(Method::GET, "/v1/cases/no-such-case", Some(&officer), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn bad_bodies_get_clear_errors_and_change_nothing(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let good = invite_body("12345678", "Ana", "ana@example.ca");
+    let mut unknown_field = good.clone();
+    unknown_field["favourite_colour"] = json!("blue");
+    let mut wrong_type = good.clone();
+    wrong_type["uci"] = json!(12345678);
+    let mut bad_uci = good.clone();
+    bad_uci["uci"] = json!("123");
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("email");
+    let mut future_birth = good.clone();
+    future_birth["date_of_birth"] = json!("2999-01-01");
+    for (body, expect) in [
+        (unknown_field, StatusCode::UNPROCESSABLE_ENTITY),
+        (wrong_type, StatusCode::UNPROCESSABLE_ENTITY),
+        (bad_uci, StatusCode::UNPROCESSABLE_ENTITY),
+        (missing, StatusCode::UNPROCESSABLE_ENTITY),
+        (future_birth, StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (status, problem) = server
+            .call(
+                Method::POST,
+                "/v1/cases",
+                Some(&officer),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, expect, "{body}: {problem}");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        assert!(problem["correlation_id"].as_str().is_some());
+    }
+    let raw = |body: &'static str, content_type: &'static str| {
+        server.raw(
+            Method::POST,
+            "/v1/cases",
+            Some(&officer),
+            body.as_bytes().to_vec(),
+            content_type,
+        )
+    };
+    assert_eq!(
+        raw("{not json", "application/json").await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        raw("{}", "text/plain").await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let huge = Box::leak(format!("{{\"x\":\"{}\"}}", "a".repeat(200_000)).into_boxed_str());
+    assert_eq!(
+        raw(huge, "application/json").await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        server.count_events().await,
+        0,
+        "no refused request wrote an event"
+    );
+}
+
+async fn steps_out_of_order_and_stale_versions_are_refused(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let (applicant, case_id) = onboard(&server, &officer, "12345678", "Ana").await;
+    // Approval before presence, address and photo.
+    let (status, problem) = server
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{case_id}/approval"),
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_transition"))
+    );
+    assert_eq!(problem["reason"], "not_ready_for_approval");
+    // Photo review with no photo.
+    let (status, problem) = server
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{case_id}/photo-review"),
+            Some(&officer),
+            Some(json!({"decision": "accept"})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_transition"))
+    );
+    // A return without a reason.
+    let (status, problem) = server
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{case_id}/photo-review"),
+            Some(&officer),
+            Some(json!({"decision": "return"})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("return_reason_required")
+        )
+    );
+    // If-Match with a version the case has left.
+    let (_, view) = server
+        .call(Method::GET, "/v1/my/case", Some(&applicant), None)
+        .await;
+    let version = view["version"].as_u64().unwrap();
+    let status = server
+        .call_if_match(
+            Method::PUT,
+            "/v1/my/case/presence",
+            &applicant,
+            json!({"in_canada": true}),
+            version - 1,
+        )
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let status = server
+        .call_if_match(
+            Method::PUT,
+            "/v1/my/case/presence",
+            &applicant,
+            json!({"in_canada": true}),
+            version,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Two officers: the second cannot claim a held case.
+    let other = server.officer("officer.b").await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{case_id}/claim"),
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = server
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{case_id}/claim"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("claimed_by_another"))
+    );
+    // A withdrawn case accepts nothing more.
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{case_id}/withdrawal"),
+            Some(&officer),
+            Some(json!({"reason": "asked"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/v1/my/case/presence",
+            Some(&applicant),
+            Some(json!({"in_canada": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+async fn every_response_carries_the_security_headers(server: TestServer) {
+    for path in ["/healthz", "/v1/my/case", "/nowhere"] {
+        let response = server.client.get(server.url(path)).send().await.unwrap();
+        let h = response.headers();
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'"));
+        assert!(h.contains_key("x-request-id"));
+    }
+    let response = server
+        .client
+        .get(server.url("/v1/my/case"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["correlation_id"], id);
+    assert_eq!(body["status"], 401);
+    let _ = Duration::ZERO;
+}
