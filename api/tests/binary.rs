@@ -150,3 +150,53 @@ fn a_bad_database_url_fails_with_a_clear_message() {
         "the password must not be echoed: {err}"
     );
 }
+
+fn staff_add(dir: &std::path::Path, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args([
+            "staff",
+            "add",
+            "--username",
+            "officer.cli",
+            "--role",
+            "officer",
+        ])
+        .arg("--password-stdin")
+        .env_remove("DATABASE_URL")
+        .env("PRCONFIRM_DATA_DIR", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn staff_add_reads_the_password_from_stdin_and_refuses_a_taken_name_or_weak_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let weak = staff_add(dir.path(), "short");
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12 characters"));
+    let first = staff_add(dir.path(), "a long enough passphrase");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let again = staff_add(dir.path(), "a long enough passphrase");
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("taken"), "{err}");
+    assert!(
+        !err.contains("passphrase"),
+        "the password must not be echoed: {err}"
+    );
+}
