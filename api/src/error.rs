@@ -5,6 +5,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prconfirm_commands::accounts::AccountError;
+use prconfirm_commands::photo::PhotoError;
 use prconfirm_commands::CommandError;
 use prconfirm_domain::case::CaseError;
 use prconfirm_domain::values::ValueError;
@@ -236,6 +237,29 @@ pub fn storage(cause: sqlx::Error) -> ApiError {
         other => {
             tracing::error!(error = %other, "storage error");
             ApiError::Internal
+        }
+    }
+}
+
+impl From<PhotoError> for ApiError {
+    fn from(e: PhotoError) -> Self {
+        match e {
+            PhotoError::NotJpegOrPng => Self::UnsupportedMediaType(e.to_string()),
+            PhotoError::TooLarge | PhotoError::Rules(ValueError::PhotoTooLarge { .. }) => {
+                Self::TooLarge(prconfirm_domain::values::PHOTO_MAX_BYTES as usize)
+            }
+            PhotoError::Rules(ValueError::PhotoDimensions { .. }) => Self::Invalid {
+                code: "wrong_dimensions",
+                detail: e.to_string(),
+            },
+            PhotoError::Rules(_) | PhotoError::Undecodable(_) => Self::Invalid {
+                code: "photo_unreadable",
+                detail: e.to_string(),
+            },
+            PhotoError::Store(cause) => {
+                tracing::error!(error = %cause, "blob store");
+                Self::Internal
+            }
         }
     }
 }

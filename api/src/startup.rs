@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use chrono::Duration;
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
+use prconfirm_commands::photo::BlobStore;
 use prconfirm_commands::{CaseService, ServiceSettings, SystemClock};
 use prconfirm_migrations::Database;
 use prconfirm_projections::mail;
@@ -61,6 +62,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
             mail_dir: settings.data_dir.join("mail"),
         }),
         mail_wakeup: Arc::new(Notify::new()),
+        blobs: BlobStore::new(settings.data_dir.join("blobs")),
     })
 }
 

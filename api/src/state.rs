@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use prconfirm_commands::accounts::Accounts;
+use prconfirm_commands::photo::BlobStore;
 use prconfirm_commands::{Actor, CaseService, RequestMeta};
 use prconfirm_domain::case::{CaseCommand, CaseFile, StageName};
 use prconfirm_domain::values::ActorId;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub settings: Arc<ApiSettings>,
     /// Wakes the mail pipeline after a command that may need a message.
     pub mail_wakeup: Arc<Notify>,
+    /// Photos, content-addressed.
+    pub blobs: BlobStore,
 }
 
 impl AppState {

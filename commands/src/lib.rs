@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod metadata;
+pub mod photo;
 pub mod repository;
 pub mod service;
 

@@ -6,9 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use prconfirm_domain::case::{CaseCommand, CaseEvent, CaseFile, ReturnReason};
+use prconfirm_domain::case::{CaseCommand, CaseEvent, CaseFile, PhotoState, ReturnReason, Stage};
 use prconfirm_domain::values::{
-    ApplicationNumber, DateOfBirth, Email, Language, PersonName, Text, Uci,
+    ApplicationNumber, DateOfBirth, Email, ImageFormat, Language, PersonName, Text, Uci,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/cases", post(invite))
         .route("/v1/cases/{id}", get(case))
         .route("/v1/cases/{id}/claim", post(claim).delete(release))
+        .route("/v1/cases/{id}/photo", get(photo))
         .route("/v1/cases/{id}/photo-review", post(photo_review))
         .route("/v1/cases/{id}/approval", post(approval))
         .route("/v1/cases/{id}/referral", post(referral))
@@ -123,6 +124,37 @@ async fn release(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     run(&state, &caller, &id, &headers, CaseCommand::ReleaseClaim).await
+}
+
+/// The case's current photo, as stored (re-encoded, without metadata).
+async fn photo(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let loaded = state.cases.load(&id).await?.ok_or(ApiError::NotFound)?;
+    let reference = match &loaded.case.stage {
+        Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => match &p.photo {
+            PhotoState::AwaitingReview(r) | PhotoState::Accepted(r) => Some(r.clone()),
+            PhotoState::Returned { photo, .. } => Some(photo.clone()),
+            PhotoState::Missing => None,
+        },
+        stage => stage.granted().and_then(|g| g.photo.clone()),
+    }
+    .ok_or(ApiError::NotFound)?;
+    let blobs = state.blobs.clone();
+    let digest = reference.sha256().clone();
+    let bytes = tokio::task::spawn_blocking(move || blobs.get(&digest))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| {
+            tracing::error!(error = %e, case = %id, "photo blob missing");
+            ApiError::Internal
+        })?;
+    let content_type = match reference.format() {
+        ImageFormat::Jpeg => "image/jpeg",
+        ImageFormat::Png => "image/png",
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
 #[derive(Debug, Deserialize)]

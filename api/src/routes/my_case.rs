@@ -1,12 +1,14 @@
 //! The applicant's own case. The case comes from the session, never from the URL.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use prconfirm_domain::case::{Case, CaseCommand, PhotoState, Stage};
-use prconfirm_domain::values::{Address, MailingAddress, Text};
+use prconfirm_domain::values::{Address, MailingAddress, Text, PHOTO_MAX_BYTES};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -20,6 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/my/case", get(status))
         .route("/v1/my/case/presence", put(presence))
         .route("/v1/my/case/address", put(address))
+        .route(
+            "/v1/my/case/photo",
+            put(photo).layer(DefaultBodyLimit::max(PHOTO_MAX_BYTES as usize + 1)),
+        )
         .route("/v1/my/case/amendment-request", post(amendment_request))
 }
 
@@ -126,6 +132,60 @@ async fn address(
         mailing: body.mailing,
     };
     run(&state, &caller, &headers, command).await
+}
+
+/// Takes a raw `image/jpeg` or `image/png` body: checked from its bytes, decoded within
+/// limits, re-encoded without metadata, stored by digest; the case records the reference.
+async fn photo(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !matches!(declared, "image/jpeg" | "image/png") {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the photo as image/jpeg or image/png".into(),
+        ));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(PHOTO_MAX_BYTES as usize)
+        } else {
+            ApiError::Malformed(e.body_text())
+        }
+    })?;
+    let processed = tokio::task::spawn_blocking(move || prconfirm_commands::photo::process(&body))
+        .await
+        .map_err(|_| ApiError::Internal)??;
+    let blobs = state.blobs.clone();
+    let stored = processed.clone();
+    tokio::task::spawn_blocking(move || blobs.put(stored.reference.sha256(), &stored.bytes))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| ApiError::from(prconfirm_commands::photo::PhotoError::Store(e)))?;
+    let reference = processed.reference;
+    let quality = json!({
+        "format": reference.format(),
+        "width": reference.dimensions().0,
+        "height": reference.dimensions().1,
+        "bytes": reference.bytes(),
+        "flags": [],
+    });
+    let mut meta = caller.meta()?;
+    meta.expected_version = if_match(&headers)?;
+    let committed = state
+        .cases
+        .execute(
+            caller.case_id()?,
+            CaseCommand::UploadPhoto { photo: reference },
+            &meta,
+        )
+        .await?;
+    Ok(command_answer(&committed, json!({ "quality": quality })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -40,7 +40,68 @@ on_both_backends!(
     bad_bodies_get_clear_errors_and_change_nothing,
     steps_out_of_order_and_stale_versions_are_refused,
     every_response_carries_the_security_headers,
+    photos_are_judged_by_their_bytes_and_the_rules,
 );
+
+/// A PNG of `width` x `height` in one grey.
+fn png(width: u32, height: u32, grey: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(width, height, image::Rgb([grey, grey, grey]));
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+async fn photos_are_judged_by_their_bytes_and_the_rules(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let (applicant, _) = onboard(&server, &officer, "12345678", "Ana").await;
+    let good = png(800, 1100, 250);
+    for (body, content_type, expect, code) in [
+        (
+            b"not an image at all".to_vec(),
+            "image/png",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            good.clone(),
+            "application/octet-stream",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            png(700, 1000, 250),
+            "image/png",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_dimensions",
+        ),
+        (
+            vec![0u8; 4 * 1024 * 1024 + 10],
+            "image/jpeg",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ] {
+        let (status, problem) = server.upload(&applicant, &body, content_type).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (expect, Some(code)),
+            "{problem}"
+        );
+    }
+    let (_, view) = server
+        .call(Method::GET, "/v1/my/case", Some(&applicant), None)
+        .await;
+    assert_eq!(
+        view["photo"]["status"], "missing",
+        "no refused upload reached the case"
+    );
+    // An officer cannot upload for the applicant; the applicant cannot read photos.
+    let (status, _) = server.upload(&officer, &good, "image/png").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server.upload(&applicant, &good, "image/png").await;
+    assert_eq!(status, StatusCode::OK);
+}
 
 fn invite_body(uci: &str, given: &str, email: &str) -> Value {
     json!({
@@ -149,6 +210,61 @@ async fn a_family_of_two_walks_from_invitation_into_the_portal(server: TestServe
         assert_eq!(view["next_step"], "upload_photo");
     }
 
+    // The child's photo is returned once, then accepted; the officer grants PR.
+    let (status, up) = server
+        .upload(&child, &png(900, 1260, 235), "image/png")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{up}");
+    assert_eq!(
+        (up["version"].as_u64(), up["quality"]["width"].as_u64()),
+        (Some(7), Some(900))
+    );
+    let review_path = format!("/v1/cases/{child_case}/photo-review");
+    let review = |body: Value| server.call(Method::POST, &review_path, Some(&officer), Some(body));
+    let (status, _) = review(json!({"decision": "return", "reason": "too_dark"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, view) = server
+        .call(Method::GET, "/v1/my/case", Some(&child), None)
+        .await;
+    assert_eq!(view["photo"]["status"], "returned");
+    assert_eq!(view["photo"]["return_reason"], "too_dark");
+    let (status, _) = server
+        .upload(&child, &png(1000, 1400, 240), "image/png")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let photo = server
+        .client
+        .get(server.url(&format!("/v1/cases/{child_case}/photo")))
+        .bearer_auth(&officer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(photo.headers()["content-type"], "image/png");
+    let stored = image::load_from_memory(&photo.bytes().await.unwrap()).unwrap();
+    assert_eq!((stored.width(), stored.height()), (1000, 1400));
+    let (status, _) = review(json!({"decision": "accept"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, granted) = server
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{child_case}/approval"),
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{granted}");
+    assert_eq!(granted["version"], 12);
+    assert!(granted["document_number"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("PR")));
+    let (_, view) = server
+        .call(Method::GET, "/v1/my/case", Some(&child), None)
+        .await;
+    assert_eq!(
+        (view["stage"].as_str(), view["ecopr"]["available"].as_bool()),
+        (Some("pr_granted"), Some(true))
+    );
+
     // The officer sees the whole case, with its version as ETag; the family shares a file.
     let (status, case) = server
         .call(
@@ -159,7 +275,7 @@ async fn a_family_of_two_walks_from_invitation_into_the_portal(server: TestServe
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(case["version"], 6);
+    assert_eq!(case["version"], 12);
     assert_eq!(case["case"]["file"]["application_number"], "E001234567");
     assert_eq!(case["case"]["file"]["given_name"], "Noé");
 

@@ -134,6 +134,27 @@ impl TestServer {
         request.send().await.unwrap().status()
     }
 
+    /// Uploads a photo as the applicant holding `token`.
+    pub async fn upload(
+        &self,
+        token: &str,
+        bytes: &[u8],
+        content_type: &str,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .put(self.url("/v1/my/case/photo"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     pub async fn sign_in(&self, username: &str, password: &str) -> (StatusCode, Value) {
         let body = serde_json::json!({"username": username, "password": password});
         self.call(Method::POST, "/v1/sessions", None, Some(body))
