@@ -11,6 +11,7 @@ use prconfirm_commands::{Actor, ActorRole, RequestMeta};
 use prconfirm_domain::values::ActorId;
 
 use crate::error::ApiError;
+use crate::idempotency::IdempotencyKey;
 use crate::request::correlation_id;
 use crate::state::AppState;
 
@@ -69,9 +70,10 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         .map(|(_, _, a)| *a)
 }
 
-/// The signed-in caller, put on the request by [`authorize`].
+/// The signed-in caller, put on the request by [`authorize`], with the idempotency key the
+/// request carried (see [`crate::idempotency`]).
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub struct Caller(pub Principal, pub Option<IdempotencyKey>);
 
 impl Caller {
     /// Event metadata for a command this caller sends.
@@ -80,6 +82,10 @@ impl Caller {
         let mut meta = RequestMeta::new(Actor::new(id, self.0.role));
         if let Some(c) = correlation_id() {
             meta.correlation_id = c;
+        }
+        if let Some(k) = &self.1 {
+            meta.idempotency_key = Some(k.key.clone());
+            meta.request_hash = Some(k.request_hash.clone());
         }
         Ok(meta)
     }
@@ -93,11 +99,13 @@ impl Caller {
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts
+        let mut caller = parts
             .extensions
             .get::<Caller>()
             .cloned()
-            .ok_or(ApiError::Unauthenticated)
+            .ok_or(ApiError::Unauthenticated)?;
+        caller.1 = parts.extensions.get::<IdempotencyKey>().cloned();
+        Ok(caller)
     }
 }
 
@@ -140,12 +148,12 @@ pub async fn authorize(
     match (access, principal) {
         (Access::Anyone, principal) => {
             if let Some(p) = principal {
-                request.extensions_mut().insert(Caller(p));
+                request.extensions_mut().insert(Caller(p, None));
             }
         }
         (_, None) => return ApiError::Unauthenticated.into_response(),
         (Access::SignedIn, Some(p)) => {
-            request.extensions_mut().insert(Caller(p));
+            request.extensions_mut().insert(Caller(p, None));
         }
         (Access::Roles(roles), Some(p)) => {
             if p.temporary {
@@ -154,7 +162,7 @@ pub async fn authorize(
             if !roles.contains(&p.role) {
                 return ApiError::Forbidden.into_response();
             }
-            request.extensions_mut().insert(Caller(p));
+            request.extensions_mut().insert(Caller(p, None));
         }
     }
     next.run(request).await

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod idempotency;
 pub mod request;
 pub mod routes;
 pub mod settings;

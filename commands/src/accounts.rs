@@ -500,8 +500,9 @@ impl Accounts {
         let revoke = "UPDATE sessions SET revoked_at = $3 WHERE username = $1 \
                       AND token_hash <> $2 AND revoked_at IS NULL";
         let promote = "UPDATE sessions SET temporary = FALSE WHERE token_hash = $1";
+        let begin = self.db.begin_write();
         on_db!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin).await?;
             sqlx::query(update)
                 .bind(&principal.username)
                 .bind(&new_hash)

@@ -16,6 +16,9 @@ use tokio::sync::Mutex;
 
 /// SQLite's extended result code for a UNIQUE constraint failure.
 const SQLITE_CONSTRAINT_UNIQUE: &str = "2067";
+/// SQLite's extended result code for `RAISE(ABORT)` in a trigger: the idempotency-key trigger
+/// refusing a second command with the same key, which is the same lost race.
+const SQLITE_CONSTRAINT_TRIGGER: &str = "1811";
 
 /// The backend's repository. A decorator (hash chain, idempotency) wraps this type.
 pub enum EventRepository {
@@ -69,7 +72,11 @@ fn sqlite_write_gate(pool: &sqlx::SqlitePool) -> Arc<Mutex<()>> {
 fn sqlite_race_as_conflict(err: PersistenceError) -> PersistenceError {
     if let PersistenceError::UnknownError(source) = &err {
         if let Some(sqlx::Error::Database(db)) = source.downcast_ref::<sqlx::Error>() {
-            if db.code().as_deref() == Some(SQLITE_CONSTRAINT_UNIQUE) {
+            let code = db.code();
+            if matches!(
+                code.as_deref(),
+                Some(SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_TRIGGER)
+            ) {
                 return PersistenceError::OptimisticLockError;
             }
         }

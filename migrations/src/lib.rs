@@ -148,6 +148,17 @@ impl Database {
         Ok(())
     }
 
+    /// The statement that opens a transaction that will write. On SQLite a plain (deferred)
+    /// `BEGIN` that reads before it writes fails at once with `SQLITE_BUSY` if another
+    /// connection wrote in between; `BEGIN IMMEDIATE` takes the write lock first, waiting
+    /// (busy time-out) instead. Use with `pool.begin_with(...)`.
+    pub fn begin_write(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "BEGIN",
+            Self::Sqlite(_) => "BEGIN IMMEDIATE",
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Self::Postgres(_) => Backend::Postgres,

@@ -69,8 +69,9 @@ pub async fn store_secret(
     let delete = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
     let insert = "INSERT INTO mail_secrets (case_id, kind, recipient, language, secret) \
                   VALUES ($1, $2, $3, $4, $5)";
+    let begin = db.begin_write();
     on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(begin).await?;
         sqlx::query(delete)
             .bind(case_id)
             .bind(kind.as_str())
@@ -198,8 +199,9 @@ pub async fn compose_pending(db: &Database, batch: u32) -> Result<usize, MailErr
                   ON CONFLICT (id) DO NOTHING";
     let advance = "INSERT INTO reactor_checkpoints (name, tx, position) VALUES ($1, $2, $3) \
                    ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, position = excluded.position";
+    let begin = db.begin_write();
     on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(begin).await?;
         for event in &events {
             let Some(kind) = kind_of(&event.event_type) else {
                 continue;

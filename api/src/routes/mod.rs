@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::auth;
 use crate::error::ApiError;
+use crate::idempotency;
 use crate::request;
 use crate::state::AppState;
 
@@ -31,6 +32,10 @@ pub fn router(state: AppState) -> Router {
         .merge(invitations::router())
         .merge(my_case::router())
         .merge(cases::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,

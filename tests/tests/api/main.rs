@@ -41,7 +41,65 @@ on_both_backends!(
     steps_out_of_order_and_stale_versions_are_refused,
     every_response_carries_the_security_headers,
     photos_are_judged_by_their_bytes_and_the_rules,
+    an_idempotency_key_replays_the_first_answer_even_after_a_restart,
 );
+
+async fn an_idempotency_key_replays_the_first_answer_even_after_a_restart(mut server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let body = invite_body("12345678", "Ana", "ana@example.ca");
+    let first = server
+        .call_with_key(Method::POST, "/v1/cases", &officer, "invite-ana-1", &body)
+        .await;
+    assert_eq!(first.0, StatusCode::CREATED, "{}", first.1);
+    assert_eq!(first.2, None);
+
+    // The server dies after answering (or before: the key and the events share one
+    // transaction); a new one on the same database gives the same answer, no second case.
+    server.restart().await;
+    let officer = server.sign_in("officer.a", server::STAFF_PASSWORD).await.1["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = server
+        .call_with_key(Method::POST, "/v1/cases", &officer, "invite-ana-1", &body)
+        .await;
+    assert_eq!((again.0, &again.1), (StatusCode::CREATED, &first.1));
+    assert_eq!(again.2.as_deref(), Some("true"));
+    assert_eq!(server.count_events().await, 1);
+
+    // The same key with another body is refused.
+    let other = invite_body("87654321", "Bo", "bo@example.ca");
+    let reused = server
+        .call_with_key(Method::POST, "/v1/cases", &officer, "invite-ana-1", &other)
+        .await;
+    assert_eq!(
+        (reused.0, reused.1["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("idempotency_key_reused")
+        )
+    );
+
+    // Many copies of one request at once: one effect, every success the same answer.
+    let bo = invite_body("87654321", "Bo", "bo@example.ca");
+    let answers = futures::future::join_all(
+        (0..8).map(|_| server.call_with_key(Method::POST, "/v1/cases", &officer, "invite-bo", &bo)),
+    )
+    .await;
+    let ids: std::collections::HashSet<_> = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::CREATED)
+        .map(|a| a.1["case_id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    for a in &answers {
+        assert!(
+            matches!(a.0, StatusCode::CREATED | StatusCode::CONFLICT),
+            "{a:?}"
+        );
+    }
+    assert_eq!(server.count_events().await, 2);
+}
 
 /// A PNG of `width` x `height` in one grey.
 fn png(width: u32, height: u32, grey: u8) -> Vec<u8> {

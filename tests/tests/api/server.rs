@@ -44,23 +44,22 @@ impl TestServer {
         Self::start_in(db, dir).await
     }
 
-    async fn start_in(db: Database, dir: tempfile::TempDir) -> Self {
-        let data_dir = dir.path().to_str().unwrap().to_owned();
+    async fn spawn(db: Database, dir: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
+        let data_dir = dir.to_str().unwrap().to_owned();
         let cli = Cli::parse_from(["prconfirm", "--data-dir", &data_dir, "serve"]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let settings = cli.settings.clone();
-        let server_db = db.clone();
         let task = tokio::spawn(async move {
-            prconfirm_api::startup::serve_on(
-                listener,
-                &settings,
-                server_db,
-                std::future::pending(),
-            )
-            .await
-            .unwrap();
+            prconfirm_api::startup::serve_on(listener, &settings, db, std::future::pending())
+                .await
+                .unwrap();
         });
+        (base, task)
+    }
+
+    async fn start_in(db: Database, dir: tempfile::TempDir) -> Self {
+        let (base, task) = Self::spawn(db.clone(), dir.path()).await;
         Self {
             client: reqwest::Client::new(),
             base,
@@ -132,6 +131,46 @@ impl TestServer {
             request = request.bearer_auth(t);
         }
         request.send().await.unwrap().status()
+    }
+
+    /// Sends a JSON command with an `Idempotency-Key`; answers status, body and whether it
+    /// was a replay.
+    pub async fn call_with_key(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        key: &str,
+        body: &Value,
+    ) -> (StatusCode, Value, Option<String>) {
+        let response = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            replayed,
+        )
+    }
+
+    /// Stops this server and starts a new one on the same database and data directory.
+    pub async fn restart(&mut self) {
+        self.task.abort();
+        let (base, task) = Self::spawn(self.db.clone(), self._dir.path()).await;
+        self.base = base;
+        self.task = task;
     }
 
     /// Uploads a photo as the applicant holding `token`.
