@@ -33,6 +33,7 @@ const APPLICANT: Access = Access::Roles(&[ActorRole::Applicant]);
 pub const ACCESS: &[(Method, &str, Access)] = &[
     (Method::GET, "/healthz", Access::Anyone),
     (Method::GET, "/readyz", Access::Anyone),
+    (Method::GET, "/metrics", Access::Anyone),
     (Method::POST, "/v1/sessions", Access::Anyone),
     (Method::DELETE, "/v1/sessions/current", Access::SignedIn),
     (Method::PUT, "/v1/me/password", Access::SignedIn),

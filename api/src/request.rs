@@ -49,6 +49,15 @@ pub async fn context(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    let status = response.status().as_u16().to_string();
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route.clone()),
+        ("status", status),
+    ];
+    metrics::counter!("prconfirm_http_requests_total", &labels).increment(1);
+    metrics::histogram!("prconfirm_http_request_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
     tracing::info!(
         correlation_id = %id,
         %method,

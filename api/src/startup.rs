@@ -113,6 +113,7 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = state(settings, db)?;
+    routes::prometheus();
     let mail_task = tokio::spawn(run_mail(state.clone()));
     let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)

@@ -249,7 +249,8 @@ impl CaseService {
     ) -> Result<Committed, CommandError> {
         let now = self.clock.now();
         let causation_id = Uuid::new_v4();
-        let metadata = event_metadata(meta, command.name(), causation_id, now);
+        let command_name = command.name();
+        let metadata = event_metadata(meta, command_name, causation_id, now);
         let request = CaseRequest {
             command,
             ctx: Ctx {
@@ -263,7 +264,19 @@ impl CaseService {
             .execute_with_metadata(case_id, request, metadata)
             .await;
         let committed = self.observer.take(&causation_id.to_string());
-        outcome.map_err(|e| CommandError::from_aggregate(case_id, e))?;
+        let outcome = outcome.map_err(|e| CommandError::from_aggregate(case_id, e));
+        metrics::counter!(
+            "prconfirm_commands_total",
+            "command" => command_name,
+            "outcome" => match &outcome {
+                Ok(()) => "committed",
+                Err(CommandError::Rejected(_) | CommandError::NotFound(_)) => "rejected",
+                Err(CommandError::Conflict) => "conflict",
+                Err(_) => "error",
+            }
+        )
+        .increment(1);
+        outcome?;
         let (version, events) = match committed {
             Some(c) => c,
             // Nothing to commit (no events): the case is as it was.

@@ -6,6 +6,8 @@ mod invitations;
 mod my_case;
 mod sessions;
 
+pub use health::prometheus;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

@@ -42,7 +42,58 @@ on_both_backends!(
     every_response_carries_the_security_headers,
     photos_are_judged_by_their_bytes_and_the_rules,
     an_idempotency_key_replays_the_first_answer_even_after_a_restart,
+    metrics_count_requests_by_route_and_commands_by_outcome,
 );
+
+async fn metrics_count_requests_by_route_and_commands_by_outcome(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let body = invite_body("12345678", "Ana", "ana@example.ca");
+    let (status, _) = server
+        .call(Method::POST, "/v1/cases", Some(&officer), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/cases/nope/approval",
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let has = |needle: &str| {
+        text.lines()
+            .any(|l| l.contains(needle) && !l.starts_with('#'))
+    };
+    assert!(
+        has(r#"prconfirm_http_requests_total{method="POST",route="/v1/cases",status="201"}"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"route="/v1/cases/{id}/approval",status="404""#),
+        "{text}"
+    );
+    assert!(
+        has(r#"prconfirm_commands_total{command="Invite",outcome="committed"}"#),
+        "{text}"
+    );
+    assert!(
+        has("prconfirm_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ana@example.ca"),
+        "no personal data in metrics"
+    );
+}
 
 async fn an_idempotency_key_replays_the_first_answer_even_after_a_restart(mut server: TestServer) {
     let officer = server.officer("officer.a").await;
