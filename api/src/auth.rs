@@ -34,6 +34,7 @@ pub const ACCESS: &[(Method, &str, Access)] = &[
     (Method::GET, "/healthz", Access::Anyone),
     (Method::GET, "/readyz", Access::Anyone),
     (Method::GET, "/metrics", Access::Anyone),
+    (Method::GET, "/openapi.json", Access::Anyone),
     (Method::POST, "/v1/sessions", Access::Anyone),
     (Method::DELETE, "/v1/sessions/current", Access::SignedIn),
     (Method::PUT, "/v1/me/password", Access::SignedIn),

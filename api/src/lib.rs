@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod idempotency;
+pub mod openapi;
 pub mod request;
 pub mod routes;
 pub mod settings;

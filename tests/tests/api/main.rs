@@ -43,7 +43,78 @@ on_both_backends!(
     photos_are_judged_by_their_bytes_and_the_rules,
     an_idempotency_key_replays_the_first_answer_even_after_a_restart,
     metrics_count_requests_by_route_and_commands_by_outcome,
+    every_documented_route_answers_each_role_as_the_access_table_says,
 );
+
+async fn every_documented_route_answers_each_role_as_the_access_table_says(server: TestServer) {
+    use prconfirm_api::auth::{access, Access};
+    use prconfirm_commands::ActorRole;
+    let officer = server.officer("officer.a").await;
+    let auditor = server.staff("auditor.a", "auditor").await;
+    let analyst = server.staff("analyst.a", "analyst").await;
+    let (applicant, case_id) = onboard(&server, &officer, "12345678", "Ana").await;
+    let (_, spec) = server.call(Method::GET, "/openapi.json", None, None).await;
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut routes: Vec<(Method, String)> = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            routes.push((method.to_uppercase().parse().unwrap(), path.clone()));
+        }
+    }
+    // The document and the table name the same routes.
+    let table: std::collections::HashSet<(String, String)> = prconfirm_api::auth::ACCESS
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), (*p).to_owned()))
+        .collect();
+    let documented: std::collections::HashSet<(String, String)> = routes
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.clone()))
+        .collect();
+    assert_eq!(documented, table);
+    // Signing out last, so that the other calls keep their sessions.
+    routes.sort_by_key(|(m, p)| {
+        (
+            m == Method::DELETE && p == "/v1/sessions/current",
+            p.clone(),
+        )
+    });
+    let callers = [
+        (None, None),
+        (Some(ActorRole::Applicant), Some(applicant.as_str())),
+        (Some(ActorRole::Officer), Some(officer.as_str())),
+        (Some(ActorRole::Auditor), Some(auditor.as_str())),
+        (Some(ActorRole::Analyst), Some(analyst.as_str())),
+    ];
+    for (method, template) in &routes {
+        let path = template
+            .replace("{id}", &case_id)
+            .replace("{code}", "no-such-code");
+        let rule = access(method, template).unwrap();
+        for (role, token) in callers {
+            let body = (*method != Method::GET).then(|| json!({}));
+            let (status, answer) = server.call(method.clone(), &path, token, body).await;
+            let denied = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+            let allowed = match (rule, role) {
+                (Access::Anyone, _) => true,
+                (_, None) => false,
+                (Access::SignedIn, Some(_)) => true,
+                (Access::Roles(roles), Some(r)) => roles.contains(&r),
+            };
+            if path == "/v1/sessions" {
+                // Signing in with an empty body is refused for its body, whoever asks.
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+                continue;
+            }
+            assert_eq!(
+                !denied, allowed,
+                "{method} {template} as {role:?}: {status} {answer}"
+            );
+            if role.is_none() && !allowed {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {template}");
+            }
+        }
+    }
+}
 
 async fn metrics_count_requests_by_route_and_commands_by_outcome(server: TestServer) {
     let officer = server.officer("officer.a").await;

@@ -1,0 +1,399 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`: every route, body and error, written
+//! beside the route table so that a test can hold the two to each other.
+
+#![allow(dead_code, missing_debug_implementations)]
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// An error: `application/problem+json`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// Stable machine-readable code, e.g. `invalid_transition`.
+    code: String,
+    correlation_id: Option<String>,
+    /// For 409 `invalid_transition`: the rule the step broke.
+    reason: Option<String>,
+}
+
+/// The answer to a command.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CommandAnswer {
+    /// The case's version after the command (also the `ETag`).
+    version: u64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Invited {
+    case_id: String,
+    version: u64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Approved {
+    document_number: String,
+    version: u64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PhotoQuality {
+    format: String,
+    width: u32,
+    height: u32,
+    bytes: u64,
+    flags: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PhotoAnswer {
+    version: u64,
+    quality: PhotoQuality,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    /// One or two capital letters and 9 digits, e.g. `E001234567`.
+    #[schema(pattern = "^[A-Za-z]{1,2}[0-9]{9}$")]
+    application_number: String,
+    /// 8 or 10 digits; hyphens and spaces allowed.
+    uci: String,
+    #[schema(min_length = 1, max_length = 100)]
+    given_name: String,
+    #[schema(min_length = 1, max_length = 100)]
+    family_name: String,
+    /// Not in the future.
+    date_of_birth: NaiveDate,
+    #[schema(max_length = 254)]
+    email: String,
+    #[schema(pattern = "^(en|fr)$")]
+    language: String,
+    /// Defaults to 30 days from now.
+    respond_by: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct InvitationAnswer {
+    case_id: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    username: String,
+    #[schema(max_length = 1024)]
+    password: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    token: String,
+    expires_at: DateTime<Utc>,
+    must_change_password: bool,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    current_password: String,
+    /// 12 characters to 1 KiB.
+    #[schema(min_length = 12)]
+    new_password: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    in_canada: bool,
+}
+
+/// A Canadian address; the postal code must belong to the province.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[schema(min_length = 1, max_length = 100)]
+    line1: String,
+    line2: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    city: String,
+    /// AB BC MB NB NL NS NT NU ON PE QC SK YT.
+    province: String,
+    /// `A1A 1A1`.
+    postal_code: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Addresses {
+    /// No post-office box.
+    residential: Address,
+    /// A post-office box is allowed.
+    mailing: Option<Address>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Details {
+    #[schema(min_length = 1, max_length = 2000)]
+    details: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    #[schema(min_length = 1, max_length = 2000)]
+    reason: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Accept,
+    Return,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnReason {
+    TooDark,
+    BackgroundNotWhite,
+    FeaturesNotVisible,
+    Glare,
+    WrongDimensions,
+    FileTooLarge,
+    Other,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoReview {
+    decision: Decision,
+    /// Required to return; `other` also needs a note.
+    reason: Option<ReturnReason>,
+    note: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PhotoStatus {
+    /// missing, in_review, returned, accepted.
+    status: String,
+    return_reason: Option<ReturnReason>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EcoprStatus {
+    available: bool,
+    download_by: Option<NaiveDate>,
+}
+
+/// The applicant's view of their case.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CaseStatus {
+    case_id: String,
+    stage: String,
+    next_step: String,
+    photo: PhotoStatus,
+    ecopr: EcoprStatus,
+    version: u64,
+}
+
+/// The case in full, for officers.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CaseView {
+    case_id: String,
+    version: u64,
+    stage: String,
+    /// The aggregate's state: file, username, stage data, claim.
+    case: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    status: String,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health)))]
+fn healthz() {}
+
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+fn readyz() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+fn metrics() {}
+
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignIn,
+    responses((status = 201, body = Session),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
+fn sign_in() {}
+
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "signed out"),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+fn sign_out() {}
+
+#[utoipa::path(put, path = "/v1/me/password", tag = "sessions", request_body = ChangePassword,
+    security(("bearer" = [])),
+    responses((status = 204, description = "changed; other sessions revoked"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+fn change_password() {}
+
+#[utoipa::path(post, path = "/v1/invitations/{code}/acceptance", tag = "invitations",
+    params(("code" = String, Path)),
+    responses((status = 200, body = InvitationAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+fn accept() {}
+
+#[utoipa::path(post, path = "/v1/invitations/{code}/decline", tag = "invitations",
+    params(("code" = String, Path)),
+    responses((status = 200, body = InvitationAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+fn decline() {}
+
+#[utoipa::path(get, path = "/v1/my/case", tag = "applicant", security(("bearer" = [])),
+    responses((status = 200, body = CaseStatus),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+fn my_case() {}
+
+#[utoipa::path(put, path = "/v1/my/case/presence", tag = "applicant", request_body = Presence,
+    security(("bearer" = [])),
+    params(("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandAnswer),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+fn presence() {}
+
+#[utoipa::path(put, path = "/v1/my/case/address", tag = "applicant", request_body = Addresses,
+    security(("bearer" = [])),
+    params(("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandAnswer),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+fn address() {}
+
+#[utoipa::path(put, path = "/v1/my/case/photo", tag = "applicant",
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    security(("bearer" = [])),
+    params(("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PhotoAnswer),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+fn photo() {}
+
+#[utoipa::path(post, path = "/v1/my/case/amendment-request", tag = "applicant",
+    request_body = Details, security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+fn amendment_request() {}
+
+#[utoipa::path(post, path = "/v1/cases", tag = "officers", request_body = Invite,
+    security(("bearer" = [])), params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = Invited),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+fn invite() {}
+
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "officers", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = CaseView),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+fn case() {}
+
+#[utoipa::path(get, path = "/v1/cases/{id}/photo", tag = "officers", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the stored photo", content_type = "image/jpeg"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+fn case_photo() {}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/claim", tag = "officers", security(("bearer" = [])),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = CommandAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+fn claim() {}
+
+#[utoipa::path(delete, path = "/v1/cases/{id}/claim", tag = "officers", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = CommandAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+fn release() {}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/photo-review", tag = "officers",
+    request_body = PhotoReview, security(("bearer" = [])),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header),
+        ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CommandAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+fn photo_review() {}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/approval", tag = "officers", security(("bearer" = [])),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header),
+        ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Approved),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+fn approval() {}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/referral", tag = "officers", request_body = Reason,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = CommandAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+fn referral() {}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/withdrawal", tag = "officers", request_body = Reason,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = CommandAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+fn withdrawal() {}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    responses((status = 200, description = "this document", content_type = "application/json")))]
+fn openapi_json() {}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "prconfirm", description = "Confirming permanent residence online: the case back end."),
+    paths(healthz, readyz, metrics, openapi_json, sign_in, sign_out, change_password, accept,
+        decline, my_case, presence, address, photo, amendment_request, invite, case, case_photo,
+        claim, release, photo_review, approval, referral, withdrawal),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
