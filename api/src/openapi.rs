@@ -387,6 +387,64 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Errors any operation can answer, documented on every operation that does not list them:
+/// a problem document each.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        let common: &[(&str, &str, bool)] = &[
+            ("400", "malformed body", false),
+            ("401", "no live session", true),
+            ("403", "role not allowed, or temporary password", true),
+            ("404", "no such resource", false),
+            ("405", "method not allowed", false),
+            ("409", "not ready for this step, or a lost race", false),
+            ("412", "If-Match names an old version", false),
+            ("413", "body too large", false),
+            ("415", "wrong content type", false),
+            ("422", "a value out of the rules", false),
+            ("429", "too many attempts", false),
+            ("500", "internal error (nothing internal shown)", false),
+            ("503", "storage briefly unavailable; Retry-After", false),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                for (code, description, needs_auth) in common {
+                    if *needs_auth && !secured {
+                        continue;
+                    }
+                    op.responses
+                        .responses
+                        .entry((*code).to_owned())
+                        .or_insert_with(|| problem(description).into());
+                }
+            }
+        }
+    }
+}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -394,6 +452,7 @@ impl Modify for BearerAuth {
     paths(healthz, readyz, metrics, openapi_json, sign_in, sign_out, change_password, accept,
         decline, my_case, presence, address, photo, amendment_request, invite, case, case_photo,
         claim, release, photo_review, approval, referral, withdrawal),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonErrors),
+    components(schemas(Problem))
 )]
 pub struct ApiDoc;
