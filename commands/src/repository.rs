@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 /// SQLite's extended result code for a UNIQUE constraint failure.
 const SQLITE_CONSTRAINT_UNIQUE: &str = "2067";
 
-/// The backend's repository. A decorator (hash chain, idempotency) wraps this type.
+/// The backend's repository. [`crate::audit::ChainedRepository`] wraps it with the hash chain.
 pub enum EventRepository {
     Postgres(PostgresEventRepository),
     /// SQLite takes one writer at a time; the gate queues this process's appends in order
