@@ -7,13 +7,14 @@
 //! - [`checkpoint`]: signed checkpoints `{count, cursor, root}` over the global feed, with the
 //!   Ed25519 key of [`keys`] kept outside the database;
 //! - [`verify()`]: recomputes every chain and checkpoint from the raw rows and names the first
-//!   bad event.
+//!   bad event; [`export`]: raw events with their hashes, for outside verifiers.
 //!
 //! Everything here reads the rows as stored, never upcast: the hash covers what was written.
 
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
+pub mod export;
 pub mod keys;
 mod repository;
 mod rows;

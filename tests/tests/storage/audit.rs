@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use prconfirm_commands::audit::chain::{event_hash, stamp, ChainHash, EventFields, StoredLink};
 use prconfirm_commands::audit::checkpoint::{self, Checkpoint};
+use prconfirm_commands::audit::export::export_events;
 use prconfirm_commands::audit::verify::CheckpointSource;
 use prconfirm_commands::audit::{take_checkpoint, verify, AuditKey, Reason, Report};
 use prconfirm_commands::{CaseService, CommandError};
@@ -30,6 +31,8 @@ on_both_backends!(
     a_chain_rewritten_with_valid_hashes_is_caught_by_the_signed_checkpoint,
     a_forged_checkpoint_is_caught_by_its_signature,
     a_case_whose_last_event_lost_its_hash_takes_no_new_event,
+    the_python_verifier_accepts_an_untouched_export_and_names_a_changed_event,
+    an_export_of_one_case_holds_only_its_events,
 );
 
 fn key() -> AuditKey {
@@ -521,4 +524,97 @@ async fn a_case_whose_last_event_lost_its_hash_takes_no_new_event(db: Database) 
     assert_eq!(fresh.history(&log.c).await.unwrap().len(), 1);
     let report = verified(&db, None).await;
     assert_eq!(first_bad(&report).3, &Reason::MissingHash);
+}
+
+fn python_verify(
+    events: &std::path::Path,
+    checkpoints: Option<&std::path::Path>,
+) -> (bool, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/verify_export.py");
+    let mut command = std::process::Command::new("python3");
+    command.arg(script).arg(events);
+    if let Some(c) = checkpoints {
+        command.arg("--checkpoints").arg(c);
+    }
+    let out = command.output().expect("python3 runs");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), stdout)
+}
+
+async fn the_python_verifier_accepts_an_untouched_export_and_names_a_changed_event(db: Database) {
+    let (service, _clock) = service(&db, 0);
+    let log = build_log(&service).await;
+    // Unusual text, to hold the escaping of both implementations to the same bytes.
+    service
+        .execute(
+            &log.c,
+            CaseCommand::Withdraw {
+                reason: prconfirm_domain::values::Text::parse("déménagé \"ailleurs\" \\ 🦀 / 漢")
+                    .unwrap(),
+            },
+            &system(),
+        )
+        .await
+        .unwrap();
+    checkpoint_covering(&db, EVENTS + 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (events, checkpoints) = (dir.path().join("events.jsonl"), dir.path().join("cp.jsonl"));
+    let written = export_events(&db, None, std::fs::File::create(&events).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(written, EVENTS + 1);
+    checkpoint::export(&db, std::fs::File::create(&checkpoints).unwrap())
+        .await
+        .unwrap();
+    let (ok, out) = python_verify(&events, Some(&checkpoints));
+    assert!(ok, "{out}");
+    assert!(out.contains("verified 7 events in 3 cases"), "{out}");
+
+    let mut metadata = read_json(&db, &log.a, 2, "metadata").await;
+    metadata["actor_id"] = json!("officer.a");
+    rewrite_json(&db, &log.a, 2, "metadata", &metadata).await;
+    export_events(&db, None, std::fs::File::create(&events).unwrap())
+        .await
+        .unwrap();
+    let (ok, out) = python_verify(&events, None);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!(
+            "case {} sequence 2 position {}",
+            log.a,
+            position_of(&db, &log.a, 2).await
+        )),
+        "{out}"
+    );
+    assert!(out.contains("hash_mismatch"), "{out}");
+}
+
+async fn an_export_of_one_case_holds_only_its_events(db: Database) {
+    let (service, _clock) = service(&db, 0);
+    let log = build_log(&service).await;
+    let mut out = Vec::new();
+    let written = export_events(&db, Some(("case", &log.a)), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(written, 3);
+    let lines: Vec<Value> = out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let sequences: Vec<i64> = lines
+        .iter()
+        .map(|l| l["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sequences, [1, 2, 3]);
+    for line in &lines {
+        assert_eq!(line["aggregate_id"], log.a.as_str());
+        assert_eq!(line["metadata"]["hash"].as_str().unwrap().len(), 64);
+        assert!(line["payload"].is_object());
+    }
 }
