@@ -1,7 +1,8 @@
-//! The command line: `prconfirm serve`, `prconfirm migrate`.
+//! The command line: `prconfirm serve`, `prconfirm migrate`, `prconfirm audit ...`.
 
 use clap::{Parser, Subcommand};
 
+use crate::audit::{self, AuditCommand};
 use crate::settings::{LogFormat, Settings};
 use crate::startup;
 
@@ -21,6 +22,9 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Verify the tamper-evident log, export it, sign and export checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 /// Sets up logging. Log lines never carry secrets or personal data: handlers log ids only.
@@ -50,5 +54,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Audit(command) => audit::run(&cli.settings, command).await,
     }
 }

@@ -1,8 +1,10 @@
 //! Opening storage and serving HTTP.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use prconfirm_commands::audit::{self, AuditKey};
 use prconfirm_commands::{CaseService, ServiceSettings, SystemClock};
 use prconfirm_migrations::Database;
 use secrecy::ExposeSecret;
@@ -18,6 +20,18 @@ use crate::state::AppState;
 /// # Errors
 /// If the database cannot be opened or migrated.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let db = connect(settings).await?;
+    db.migrate().await.context("migrating the schema")?;
+    tracing::info!(backend = %db.backend(), "database ready");
+    Ok(db)
+}
+
+/// Opens the configured database as it is, without migrating it (for readers such as
+/// `audit verify`, which may run under a role that cannot change the schema).
+///
+/// # Errors
+/// If the database cannot be opened.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     let db = match &settings.database_url {
         Some(url) => Database::connect_postgres(url.expose_secret(), settings.db_max_connections)
             .await
@@ -26,8 +40,6 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
             .await
             .with_context(|| format!("opening SQLite in {}", settings.data_dir.display()))?,
     };
-    db.migrate().await.context("migrating the schema")?;
-    tracing::info!(backend = %db.backend(), "database ready");
     Ok(db)
 }
 
@@ -49,6 +61,7 @@ pub fn state(settings: &Settings, db: Database) -> AppState {
 /// If the address cannot be bound or the server fails.
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let db = open_database(settings).await?;
+    let checkpoints = spawn_checkpoints(settings, db.clone())?;
     let state = state(settings, db.clone());
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -58,9 +71,43 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    if let Some(task) = checkpoints {
+        // At worst this drops a checkpoint half taken: its transaction rolls back.
+        task.abort();
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Signs an audit checkpoint over new events every `audit_checkpoint_secs` (and once at
+/// start), in the background. `None` when turned off.
+///
+/// # Errors
+/// If the signing key cannot be read or created: better not to serve than to serve a log
+/// nobody vouches for.
+fn spawn_checkpoints(
+    settings: &Settings,
+    db: Database,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if settings.audit_checkpoint_secs == 0 {
+        return Ok(None);
+    }
+    let path = settings.audit_key_path();
+    let key = AuditKey::load_or_create(&path)
+        .with_context(|| format!("loading the audit key {}", path.display()))?;
+    let every = Duration::from_secs(settings.audit_checkpoint_secs);
+    Ok(Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match audit::take_checkpoint(&db, &key, chrono::Utc::now()).await {
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot take an audit checkpoint"),
+            }
+        }
+    })))
 }
 
 async fn shutdown_signal() {

@@ -3,6 +3,8 @@
 
 use std::io::Write;
 
+use cqrs_es::Aggregate;
+use prconfirm_domain::case::Case;
 use prconfirm_migrations::Database;
 use serde::Serialize;
 use serde_json::Value;
@@ -26,19 +28,19 @@ pub struct ExportedEvent<'a> {
     pub metadata: &'a Value,
 }
 
-/// Writes every event (or only those of the case `case_id`, an aggregate of type
-/// `aggregate_type`) to `out` in feed order, one JSON object per line; returns how many.
+/// Writes every event (or only those of the case `case_id`) to `out` in feed order, one JSON
+/// object per line; returns how many.
 ///
 /// # Errors
 /// [`AuditError::Database`], [`AuditError::Write`], or [`AuditError::Unreadable`] for a row
 /// whose JSON does not parse (it could not be exported faithfully).
 pub async fn export_events(
     db: &Database,
-    case: Option<(&str, &str)>,
+    case_id: Option<&str>,
     mut out: impl Write + Send,
 ) -> Result<u64, AuditError> {
-    let scope = match case {
-        Some((kind, id)) => Scope::Aggregate(kind, id),
+    let scope = match case_id {
+        Some(id) => Scope::Aggregate(<Case as Aggregate>::TYPE, id),
         None => Scope::All,
     };
     let mut written = 0u64;

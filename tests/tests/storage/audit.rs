@@ -251,7 +251,7 @@ async fn an_untouched_log_verifies_with_its_checkpoints(db: Database) {
     let mut exported = Vec::new();
     assert_eq!(checkpoint::export(&db, &mut exported).await.unwrap(), 1);
     let exported = checkpoint::read_exported(exported.as_slice()).unwrap();
-    assert_eq!(exported, [cp.clone()]);
+    assert_eq!(exported, [cp]);
 
     let mut calls = Vec::new();
     let report = verify(&db, Some(&key().verifying_key()), Some(exported), |p| {
@@ -598,9 +598,7 @@ async fn an_export_of_one_case_holds_only_its_events(db: Database) {
     let (service, _clock) = service(&db, 0);
     let log = build_log(&service).await;
     let mut out = Vec::new();
-    let written = export_events(&db, Some(("case", &log.a)), &mut out)
-        .await
-        .unwrap();
+    let written = export_events(&db, Some(&log.a), &mut out).await.unwrap();
     assert_eq!(written, 3);
     let lines: Vec<Value> = out
         .split(|b| *b == b'\n')
