@@ -12,11 +12,18 @@
 //!   for non-ASCII): exactly what `serde_json` and Python's `json.dumps(ensure_ascii=False)`
 //!   write;
 //! - arrays as `[a,b]`; objects as `{"k":v,...}` with members sorted by the UTF-8 bytes of
-//!   their keys (the same as sorting by code point); no whitespace anywhere.
+//!   their keys (the same as sorting by code point); if a key repeats, the last member wins (as
+//!   in `serde_json` and Python); no whitespace anywhere.
 //!
-//! Pure: no I/O. The writer streams into any [`Sink`], so that hashing needs no buffer.
+//! One implementation, two sources: the canonical writer is a serde visitor, fed either by a
+//! `serde_json::Value` (what the event store hands the chain decorator) or straight by JSON text
+//! (what verification reads from the database), without building a tree. Pure: no I/O.
 
-use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 /// Why a value has no canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,24 +34,17 @@ pub enum CanonicalError {
     /// Event metadata that is not a JSON object.
     #[error("metadata is not a JSON object")]
     MetadataNotAnObject,
+    /// Text that is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(String),
 }
 
-/// Where canonical bytes go: a buffer, or a hasher directly.
-pub trait Sink {
-    /// Appends `bytes`.
-    fn put(&mut self, bytes: &[u8]);
-}
-
-impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-impl Sink for sha2::Sha256 {
-    fn put(&mut self, bytes: &[u8]) {
-        sha2::Digest::update(self, bytes);
-    }
+/// Where a JSON value comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Json<'a> {
+    Value(&'a Value),
+    /// JSON text, as a database column holds it.
+    Text(&'a str),
 }
 
 /// The canonical bytes of `value`.
@@ -53,118 +53,307 @@ impl Sink for sha2::Sha256 {
 /// [`CanonicalError::NotAnInteger`] if the value holds a float anywhere.
 pub fn to_vec(value: &Value) -> Result<Vec<u8>, CanonicalError> {
     let mut out = Vec::with_capacity(256);
-    write_value(&mut out, value)?;
+    write(&mut out, Json::Value(value))?;
     Ok(out)
 }
 
-/// Writes the canonical bytes of `value` to `out`. On error, `out` holds a prefix.
+/// Appends the canonical bytes of `json` to `out`. On error, `out` holds a prefix.
 ///
 /// # Errors
-/// [`CanonicalError::NotAnInteger`] if the value holds a float anywhere.
-pub fn write_value<S: Sink + ?Sized>(out: &mut S, value: &Value) -> Result<(), CanonicalError> {
-    match value {
-        Value::Null => out.put(b"null"),
-        Value::Bool(true) => out.put(b"true"),
-        Value::Bool(false) => out.put(b"false"),
-        Value::Number(n) => write_number(out, n)?,
-        Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
-            out.put(b"[");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.put(b",");
-                }
-                write_value(out, item)?;
-            }
-            out.put(b"]");
+/// [`CanonicalError::NotAnInteger`] for a float anywhere; [`CanonicalError::NotJson`] for
+/// text that does not parse.
+pub fn write(out: &mut Vec<u8>, json: Json<'_>) -> Result<(), CanonicalError> {
+    let mut w = Writer {
+        out,
+        float: None,
+        not_object: false,
+    };
+    run(&mut w, json, |w, d| Canon { w }.deserialize(d))
+}
+
+/// Appends the canonical bytes of the JSON object `json`, leaving out the members named
+/// `skip[i]` and returning their values instead (`None` where absent).
+///
+/// # Errors
+/// As [`write`], and [`CanonicalError::MetadataNotAnObject`] if `json` is not an object.
+pub fn write_object_without<const N: usize>(
+    out: &mut Vec<u8>,
+    json: Json<'_>,
+    skip: [&str; N],
+) -> Result<[Option<Value>; N], CanonicalError> {
+    let mut w = Writer {
+        out,
+        float: None,
+        not_object: false,
+    };
+    let mut taken: [Option<Value>; N] = std::array::from_fn(|_| None);
+    run(&mut w, json, |w, d| {
+        d.deserialize_any(TopObject {
+            w,
+            skip: &skip,
+            taken: &mut taken,
+        })
+    })?;
+    Ok(taken)
+}
+
+/// Feeds `json` to `visit` through the right deserializer and types its error.
+fn run<'a>(
+    w: &mut Writer<'_>,
+    json: Json<'a>,
+    visit: impl for<'w, 'd> FnOnce(&mut Writer<'w>, Source<'a, 'd>) -> Result<(), serde_json::Error>,
+) -> Result<(), CanonicalError> {
+    let outcome = match json {
+        Json::Value(value) => visit(w, Source::Value(value)),
+        Json::Text(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            visit(w, Source::Text(&mut de)).and_then(|()| de.end())
         }
-        Value::Object(map) => write_object(out, map, |_| true)?,
+    };
+    outcome.map_err(|e| {
+        if let Some(number) = w.float.take() {
+            CanonicalError::NotAnInteger(number)
+        } else if w.not_object {
+            CanonicalError::MetadataNotAnObject
+        } else {
+            CanonicalError::NotJson(e.to_string())
+        }
+    })
+}
+
+/// The two deserializers, behind one type.
+enum Source<'a, 'd> {
+    Value(&'a Value),
+    Text(&'d mut serde_json::Deserializer<serde_json::de::StrRead<'a>>),
+}
+
+impl<'de> Deserializer<'de> for Source<'de, '_> {
+    type Error = serde_json::Error;
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Self::Value(v) => v.deserialize_any(visitor),
+            Self::Text(d) => d.deserialize_any(visitor),
+        }
     }
-    Ok(())
-}
-
-/// Writes an object's canonical bytes, leaving out the members whose key `keep` refuses.
-///
-/// # Errors
-/// As [`write_value`].
-pub fn write_object<S: Sink + ?Sized>(
-    out: &mut S,
-    map: &Map<String, Value>,
-    keep: impl Fn(&str) -> bool,
-) -> Result<(), CanonicalError> {
-    if keys_sorted(map) {
-        write_members(out, map.iter(), keep)
-    } else {
-        // Reached only if serde_json keeps insertion order (its `preserve_order` feature).
-        let mut members: Vec<_> = map.iter().collect();
-        sort_members(&mut members);
-        write_members(out, members.into_iter(), keep)
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
     }
 }
 
-/// Sorts members by the UTF-8 bytes of their keys.
-fn sort_members(members: &mut [(&String, &Value)]) {
-    members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+/// The output and what went wrong, shared by every level of one value.
+struct Writer<'o> {
+    out: &'o mut Vec<u8>,
+    /// The float met, if any (serde's error carries only text).
+    float: Option<String>,
+    not_object: bool,
 }
 
-/// Writes `{...}` from members already in canonical order.
-fn write_members<'a, S: Sink + ?Sized>(
-    out: &mut S,
-    members: impl Iterator<Item = (&'a String, &'a Value)>,
-    keep: impl Fn(&str) -> bool,
-) -> Result<(), CanonicalError> {
-    out.put(b"{");
-    let mut first = true;
-    for (key, value) in members {
-        if !keep(key) {
+/// Writes one value canonically.
+struct Canon<'w, 'o> {
+    w: &'w mut Writer<'o>,
+}
+
+impl<'de> DeserializeSeed<'de> for Canon<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Canon<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.w.out.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.w
+            .out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        write_decimal(self.w.out, false, v);
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        write_decimal(self.w.out, v < 0, v.unsigned_abs());
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        let text = serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string());
+        self.w.float = Some(text);
+        Err(E::custom("non-integer number"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        write_str(self.w.out, v);
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let w = self.w;
+        w.out.push(b'[');
+        let mut first = true;
+        loop {
+            let mark = w.out.len();
+            if !first {
+                w.out.push(b',');
+            }
+            if seq.next_element_seed(Canon { w: &mut *w })?.is_none() {
+                w.out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        w.out.push(b']');
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        write_members(self.w, map, &[], &mut [])
+    }
+}
+
+/// The top level of an object whose chain members are taken out.
+struct TopObject<'w, 'o, 's, 't, const N: usize> {
+    w: &'w mut Writer<'o>,
+    skip: &'s [&'s str; N],
+    taken: &'t mut [Option<Value>; N],
+}
+
+impl<'de, const N: usize> Visitor<'de> for TopObject<'_, '_, '_, '_, N> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        write_members(self.w, map, self.skip, self.taken)
+    }
+    // Anything but an object.
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.w.not_object = true;
+        Err(E::custom("not an object"))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.visit_unit()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.visit_unit()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.visit_unit()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.visit_unit()
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.visit_unit()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        self.w.not_object = true;
+        Err(A::Error::custom("not an object"))
+    }
+}
+
+/// An object key, borrowed from the input where it has no escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Writes an object's members in the order they come, then puts them in canonical order if
+/// they were not (PostgreSQL's jsonb orders keys by length first). Members named in `skip` are
+/// not written; their values land in `taken`.
+fn write_members<'de, A: MapAccess<'de>>(
+    w: &mut Writer<'_>,
+    mut map: A,
+    skip: &[&str],
+    taken: &mut [Option<Value>],
+) -> Result<(), A::Error> {
+    w.out.push(b'{');
+    let body = w.out.len();
+    // (key, start, end) of each member's `"key":value` in `out`.
+    let mut members: Vec<(Cow<'de, str>, usize, usize)> = Vec::new();
+    let mut in_order = true;
+    while let Some(key) = map.next_key_seed(Key)? {
+        if let Some(i) = skip.iter().position(|s| *s == key) {
+            taken[i] = Some(map.next_value()?);
             continue;
         }
-        if !first {
-            out.put(b",");
+        if !members.is_empty() {
+            w.out.push(b',');
         }
-        first = false;
-        write_str(out, key);
-        out.put(b":");
-        write_value(out, value)?;
-    }
-    out.put(b"}");
-    Ok(())
-}
-
-/// Whether the map iterates in strictly ascending byte order of its keys.
-fn keys_sorted(map: &Map<String, Value>) -> bool {
-    let mut keys = map.keys();
-    let Some(mut previous) = keys.next() else {
-        return true;
-    };
-    for key in keys {
-        if previous.as_bytes() >= key.as_bytes() {
-            return false;
+        let start = w.out.len();
+        write_str(w.out, &key);
+        w.out.push(b':');
+        map.next_value_seed(Canon { w: &mut *w })?;
+        if let Some((last, _, _)) = members.last() {
+            in_order &= last.as_bytes() < key.as_bytes();
         }
-        previous = key;
+        members.push((key, start, w.out.len()));
     }
-    true
-}
-
-fn write_number<S: Sink + ?Sized>(out: &mut S, n: &Number) -> Result<(), CanonicalError> {
-    if let Some(u) = n.as_u64() {
-        write_decimal(out, false, u);
-    } else if let Some(i) = n.as_i64() {
-        write_decimal(out, i < 0, i.unsigned_abs());
-    } else {
-        return Err(CanonicalError::NotAnInteger(n.to_string()));
+    if !in_order {
+        // Stable, so that of repeated keys the last one comes last and is kept.
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        order.sort_by(|a, b| members[*a].0.as_bytes().cmp(members[*b].0.as_bytes()));
+        let written = w.out.split_off(body);
+        let mut first = true;
+        for (n, &i) in order.iter().enumerate() {
+            let repeated = order
+                .get(n + 1)
+                .is_some_and(|&next| members[next].0 == members[i].0);
+            if repeated {
+                continue;
+            }
+            if !first {
+                w.out.push(b',');
+            }
+            first = false;
+            let (_, start, end) = &members[i];
+            w.out.extend_from_slice(&written[start - body..end - body]);
+        }
     }
+    w.out.push(b'}');
     Ok(())
 }
 
 /// Writes an integer in decimal (no allocation).
-pub fn write_decimal<S: Sink + ?Sized>(out: &mut S, negative: bool, mut magnitude: u64) {
+pub fn write_decimal(out: &mut Vec<u8>, negative: bool, mut magnitude: u64) {
+    const DIGITS: &[u8; 10] = b"0123456789";
     let mut digits = [0u8; 21];
     let mut at = digits.len();
     loop {
         at -= 1;
-        // The remainder is below 10, so the cast cannot truncate.
-        digits[at] = b'0' + (magnitude % 10) as u8;
+        // Indexing by the remainder, always below 10: no cast to truncate.
+        digits[at] = DIGITS[usize::try_from(magnitude % 10).unwrap_or(0)];
         magnitude /= 10;
         if magnitude == 0 {
             break;
@@ -174,13 +363,13 @@ pub fn write_decimal<S: Sink + ?Sized>(out: &mut S, negative: bool, mut magnitud
         at -= 1;
         digits[at] = b'-';
     }
-    out.put(&digits[at..]);
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Writes a string in double quotes with the escapes `serde_json` uses.
-pub fn write_str<S: Sink + ?Sized>(out: &mut S, s: &str) {
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.put(b"\"");
+    out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -197,17 +386,17 @@ pub fn write_str<S: Sink + ?Sized>(out: &mut S, s: &str) {
                 b'u',
                 b'0',
                 b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
             ],
             _ => continue,
         };
-        out.put(&bytes[start..i]);
-        out.put(escape);
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
         start = i + 1;
     }
-    out.put(&bytes[start..]);
-    out.put(b"\"");
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -215,33 +404,58 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use serde_json::json;
+    use proptest::prelude::*;
+    use serde_json::{json, Map};
 
     fn canonical(v: &Value) -> String {
         String::from_utf8(to_vec(v).unwrap()).unwrap()
     }
 
+    fn from_text(text: &str) -> Result<String, CanonicalError> {
+        let mut out = Vec::new();
+        write(&mut out, Json::Text(text))?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
     #[test]
     fn serde_json_objects_iterate_in_sorted_key_order_in_this_workspace() {
-        // Inserted out of order; without `preserve_order` the map is a BTreeMap.
+        // Inserted out of order; without `preserve_order` the map is a BTreeMap. The writer
+        // does not rely on it (it sorts what comes unsorted), but serde_json's own output,
+        // which the tests compare with, does.
         let mut map = Map::new();
         for key in ["zeta", "alpha", "Beta", "é", "a", "aa", "_"] {
             map.insert(key.to_owned(), Value::Null);
         }
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
         assert_eq!(keys, ["Beta", "_", "a", "aa", "alpha", "zeta", "é"]);
-        assert!(keys_sorted(&map));
     }
 
     #[test]
     fn objects_are_sorted_by_key_bytes_without_whitespace() {
-        let v: Value =
-            serde_json::from_str(r#"{ "b": 1, "a": [true, null, {"y": "x", "x": -2}], "A": {} }"#)
-                .unwrap();
+        let text = r#"{ "b": 1, "a": [true, null, {"y": "x", "x": -2}], "A": {} }"#;
+        let expected = r#"{"A":{},"a":[true,null,{"x":-2,"y":"x"}],"b":1}"#;
+        assert_eq!(from_text(text).unwrap(), expected);
+        assert_eq!(canonical(&serde_json::from_str(text).unwrap()), expected);
+    }
+
+    #[test]
+    fn postgres_jsonb_text_canonicalizes_like_the_value_it_came_from() {
+        // jsonb prints keys by length, then bytes, with a space after ':' and ','.
+        let jsonb = r#"{"b": {"zz": 1, "aaa": [1, 2]}, "aa": "x\"y", "ab": null}"#;
+        let value: Value = serde_json::from_str(jsonb).unwrap();
+        assert_eq!(from_text(jsonb).unwrap(), canonical(&value));
         assert_eq!(
-            canonical(&v),
-            r#"{"A":{},"a":[true,null,{"x":-2,"y":"x"}],"b":1}"#
+            from_text(jsonb).unwrap(),
+            r#"{"aa":"x\"y","ab":null,"b":{"aaa":[1,2],"zz":1}}"#
         );
+    }
+
+    #[test]
+    fn of_repeated_keys_the_last_wins_as_in_serde_json() {
+        let text = r#"{"b": 1, "a": 1, "b": 2}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(from_text(text).unwrap(), r#"{"a":1,"b":2}"#);
+        assert_eq!(canonical(&value), r#"{"a":1,"b":2}"#);
     }
 
     #[test]
@@ -257,46 +471,134 @@ mod tests {
             canonical(&json!("a\u{1}\u{1f}\n\"")),
             r#""a\u0001\u001f\n\"""#
         );
+        // Escapes in the input text (including \/ and \u for non-ASCII) are decoded first.
+        assert_eq!(
+            from_text(r#"{"k\u00e9": "\/\u00e9\ud83e\udd80"}"#).unwrap(),
+            "{\"ké\":\"/é🦀\"}"
+        );
     }
 
     #[test]
     fn integers_are_written_in_decimal_across_their_whole_range() {
         for n in [0i64, 1, -1, 9, 10, -10, 1234567890, i64::MIN, i64::MAX] {
             assert_eq!(canonical(&json!(n)), n.to_string());
+            assert_eq!(from_text(&n.to_string()).unwrap(), n.to_string());
         }
         assert_eq!(canonical(&json!(u64::MAX)), u64::MAX.to_string());
     }
 
     #[test]
     fn floats_are_refused_anywhere_in_a_value() {
-        for text in ["1.5", "1.0", "1e3", "-0", "[1, {\"a\": 2.25}]"] {
+        for text in [
+            "1.5",
+            "1.0",
+            "1e3",
+            "-0",
+            "[1, {\"a\": 2.25}]",
+            "18446744073709551616",
+        ] {
             let v: Value = serde_json::from_str(text).unwrap();
             assert!(
                 matches!(to_vec(&v), Err(CanonicalError::NotAnInteger(_))),
+                "{text}"
+            );
+            assert!(
+                matches!(from_text(text), Err(CanonicalError::NotAnInteger(_))),
                 "{text}"
             );
         }
     }
 
     #[test]
-    fn members_the_filter_refuses_are_left_out() {
-        let v = json!({"b": 1, "hash": "x", "a": 2});
-        let Value::Object(map) = &v else {
-            unreachable!()
-        };
-        let mut out = Vec::new();
-        write_object(&mut out, map, |k| k != "hash").unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":2,"b":1}"#);
+    fn text_that_is_not_json_is_refused() {
+        for text in ["", "{", "{\"a\":1} x", "{'a': 1}", "[1,]"] {
+            assert!(
+                matches!(from_text(text), Err(CanonicalError::NotJson(_))),
+                "{text}"
+            );
+        }
     }
 
     #[test]
-    fn members_in_insertion_order_are_sorted_before_writing() {
-        let (b, a, upper) = ("b".to_owned(), "a".to_owned(), "A".to_owned());
-        let one = json!(1);
-        let mut members = vec![(&b, &one), (&a, &one), (&upper, &one)];
-        sort_members(&mut members);
+    fn chain_members_are_taken_out_of_the_top_object_only() {
+        let text = r#"{"hash": "h", "b": {"hash": 1}, "prev_hash": 5, "a": 2}"#;
         let mut out = Vec::new();
-        write_members(&mut out, members.into_iter(), |_| true).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"A":1,"a":1,"b":1}"#);
+        let [hash, prev] =
+            write_object_without(&mut out, Json::Text(text), ["hash", "prev_hash"]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":2,"b":{"hash":1}}"#);
+        assert_eq!((hash, prev), (Some(json!("h")), Some(json!(5))));
+        for not_object in ["[1]", "1", "\"x\"", "null"] {
+            assert_eq!(
+                write_object_without(&mut Vec::new(), Json::Text(not_object), ["hash"]),
+                Err(CanonicalError::MetadataNotAnObject),
+                "{not_object}"
+            );
+        }
+    }
+
+    /// JSON values without floats, keys included in any order.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            ".*".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Prints a value like PostgreSQL's jsonb: keys by length then bytes, spaces after ':' and
+    /// ','; strings escaped with \u for every non-ASCII character (another valid spelling).
+    fn jsonb_like(v: &Value) -> String {
+        match v {
+            Value::Array(items) => format!(
+                "[{}]",
+                items.iter().map(jsonb_like).collect::<Vec<_>>().join(", ")
+            ),
+            Value::Object(map) => {
+                let mut members: Vec<_> = map.iter().collect();
+                members.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.0.cmp(b.0)));
+                let parts: Vec<String> = members
+                    .into_iter()
+                    .map(|(k, v)| format!("{}: {}", ascii_string(k), jsonb_like(v)))
+                    .collect();
+                format!("{{{}}}", parts.join(", "))
+            }
+            Value::String(s) => ascii_string(s),
+            other => other.to_string(),
+        }
+    }
+
+    fn ascii_string(s: &str) -> String {
+        let mut out = String::from("\"");
+        for unit in s.encode_utf16() {
+            match char::from_u32(u32::from(unit)) {
+                Some(c) if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' => {
+                    out.push(c)
+                }
+                _ => out.push_str(&format!("\\u{unit:04X}")),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn the_canonical_form_of_a_value_and_of_any_text_of_it_are_the_same_bytes(v in json_value()) {
+            let from_value = to_vec(&v).unwrap();
+            // serde_json writes sorted, compact, with the same escapes: already canonical.
+            prop_assert_eq!(&from_value, &serde_json::to_vec(&v).unwrap());
+            let mut from_jsonb = Vec::new();
+            write(&mut from_jsonb, Json::Text(&jsonb_like(&v))).unwrap();
+            prop_assert_eq!(from_value, from_jsonb);
+        }
     }
 }

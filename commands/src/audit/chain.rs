@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::canonical::{self, CanonicalError, Sink};
+use super::canonical::{self, CanonicalError, Json};
 
 /// Metadata member holding the event's own hash (lowercase hex).
 pub const HASH_KEY: &str = "hash";
@@ -99,6 +99,33 @@ pub struct EventFields<'a> {
     pub metadata: &'a Value,
 }
 
+/// An event's fields with its payload and metadata from any JSON source: values (the store
+/// decorator) or stored text (verification).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventSource<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+    pub event_type: &'a str,
+    pub event_version: &'a str,
+    pub payload: Json<'a>,
+    pub metadata: Json<'a>,
+}
+
+impl<'a> From<&EventFields<'a>> for EventSource<'a> {
+    fn from(e: &EventFields<'a>) -> Self {
+        Self {
+            aggregate_type: e.aggregate_type,
+            aggregate_id: e.aggregate_id,
+            sequence: e.sequence,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            payload: Json::Value(e.payload),
+            metadata: Json::Value(e.metadata),
+        }
+    }
+}
+
 /// The canonical bytes of an event (what follows the predecessor's hash in the hash input).
 ///
 /// # Errors
@@ -106,34 +133,41 @@ pub struct EventFields<'a> {
 /// object.
 pub fn canonical_event(event: &EventFields<'_>) -> Result<Vec<u8>, CanonicalError> {
     let mut out = Vec::with_capacity(512);
-    write_canonical_event(&mut out, event)?;
+    write_canonical_event(&mut out, &event.into())?;
     Ok(out)
 }
 
-fn write_canonical_event<S: Sink + ?Sized>(
-    out: &mut S,
-    event: &EventFields<'_>,
-) -> Result<(), CanonicalError> {
-    let Value::Object(metadata) = event.metadata else {
-        return Err(CanonicalError::MetadataNotAnObject);
-    };
+/// Appends an event's canonical bytes to `out` and returns what its metadata holds under
+/// `hash` and `prev_hash` (left out of the canonical form).
+pub(crate) fn write_canonical_event(
+    out: &mut Vec<u8>,
+    event: &EventSource<'_>,
+) -> Result<[Option<Value>; 2], CanonicalError> {
     // Members in sorted key order, written by hand to avoid building an object.
-    out.put(b"{\"aggregate_id\":");
+    out.extend_from_slice(b"{\"aggregate_id\":");
     canonical::write_str(out, event.aggregate_id);
-    out.put(b",\"aggregate_type\":");
+    out.extend_from_slice(b",\"aggregate_type\":");
     canonical::write_str(out, event.aggregate_type);
-    out.put(b",\"event_type\":");
+    out.extend_from_slice(b",\"event_type\":");
     canonical::write_str(out, event.event_type);
-    out.put(b",\"event_version\":");
+    out.extend_from_slice(b",\"event_version\":");
     canonical::write_str(out, event.event_version);
-    out.put(b",\"metadata\":");
-    canonical::write_object(out, metadata, |k| k != HASH_KEY && k != PREV_HASH_KEY)?;
-    out.put(b",\"payload\":");
-    canonical::write_value(out, event.payload)?;
-    out.put(b",\"sequence\":");
+    out.extend_from_slice(b",\"metadata\":");
+    let taken = canonical::write_object_without(out, event.metadata, [HASH_KEY, PREV_HASH_KEY])?;
+    out.extend_from_slice(b",\"payload\":");
+    canonical::write(out, event.payload)?;
+    out.extend_from_slice(b",\"sequence\":");
     canonical::write_decimal(out, event.sequence < 0, event.sequence.unsigned_abs());
-    out.put(b"}");
-    Ok(())
+    out.push(b'}');
+    Ok(taken)
+}
+
+/// `SHA-256(prev || canonical)`.
+pub(crate) fn hash_of(prev: &ChainHash, canonical: &[u8]) -> ChainHash {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.0);
+    hasher.update(canonical);
+    ChainHash(hasher.finalize().into())
 }
 
 /// `SHA-256(prev || canonical(event))`.
@@ -141,10 +175,7 @@ fn write_canonical_event<S: Sink + ?Sized>(
 /// # Errors
 /// As [`canonical_event`].
 pub fn event_hash(prev: &ChainHash, event: &EventFields<'_>) -> Result<ChainHash, CanonicalError> {
-    let mut hasher = Sha256::new();
-    hasher.update(prev.0);
-    write_canonical_event(&mut hasher, event)?;
-    Ok(ChainHash(hasher.finalize().into()))
+    Ok(hash_of(prev, &canonical_event(event)?))
 }
 
 /// One step of the running root over the feed: `SHA-256(root || hash)`.
@@ -176,9 +207,16 @@ pub enum LinkError {
 /// # Errors
 /// [`LinkError`] if either is missing or not 64 lowercase hex digits.
 pub fn stored_link(metadata: &Value) -> Result<StoredLink, LinkError> {
-    let read = |key: &'static str| -> Result<ChainHash, LinkError> {
-        metadata
-            .get(key)
+    link_from(metadata.get(HASH_KEY), metadata.get(PREV_HASH_KEY))
+}
+
+/// The link made of the values found under `hash` and `prev_hash`.
+pub(crate) fn link_from(
+    hash: Option<&Value>,
+    prev_hash: Option<&Value>,
+) -> Result<StoredLink, LinkError> {
+    let read = |key: &'static str, value: Option<&Value>| -> Result<ChainHash, LinkError> {
+        value
             .ok_or(LinkError::Missing(key))?
             .as_str()
             .ok_or(LinkError::Malformed(key))?
@@ -186,8 +224,8 @@ pub fn stored_link(metadata: &Value) -> Result<StoredLink, LinkError> {
             .map_err(|_| LinkError::Malformed(key))
     };
     Ok(StoredLink {
-        prev_hash: read(PREV_HASH_KEY)?,
-        hash: read(HASH_KEY)?,
+        prev_hash: read(PREV_HASH_KEY, prev_hash)?,
+        hash: read(HASH_KEY, hash)?,
     })
 }
 

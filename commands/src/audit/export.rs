@@ -48,22 +48,23 @@ pub async fn export_events(
         let Item::Event(e) = item else {
             return Ok(());
         };
-        if let Some(detail) = e.unreadable {
-            return Err(AuditError::Unreadable {
+        let parse = |what: &str, text: &str| {
+            serde_json::from_str::<Value>(text).map_err(|err| AuditError::Unreadable {
                 cursor: e.cursor,
-                detail,
-            });
-        }
+                detail: format!("{what}: {err}"),
+            })
+        };
+        let (payload, metadata) = (parse("payload", e.payload)?, parse("metadata", e.metadata)?);
         let line = ExportedEvent {
-            aggregate_type: &e.aggregate_type,
-            aggregate_id: &e.aggregate_id,
+            aggregate_type: e.aggregate_type,
+            aggregate_id: e.aggregate_id,
             sequence: e.sequence,
             position: e.cursor.position,
             cursor: e.cursor,
-            event_type: &e.event_type,
-            event_version: &e.event_version,
-            payload: &e.payload,
-            metadata: &e.metadata,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            payload: &payload,
+            metadata: &metadata,
         };
         serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;

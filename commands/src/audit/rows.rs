@@ -8,49 +8,46 @@
 
 use futures::TryStreamExt;
 use prconfirm_migrations::Database;
-use serde_json::Value;
 use sqlx::Row;
 
 use super::checkpoint::{self, Checkpoint};
 use super::{AuditError, Cursor};
 
-/// One stored event, as written.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RawEvent {
+/// One stored event, as written, borrowed from its row: payload and metadata are the JSON
+/// text the database returns (PostgreSQL renders jsonb with its own key order and spacing).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawEvent<'r> {
     pub cursor: Cursor,
     /// Below the snapshot's xmin on PostgreSQL (always on SQLite): part of the stable feed
     /// prefix that checkpoints cover. Unsettled rows come after every settled one.
     pub settled: bool,
-    pub aggregate_type: String,
-    pub aggregate_id: String,
+    pub aggregate_type: &'r str,
+    pub aggregate_id: &'r str,
     pub sequence: i64,
-    pub event_type: String,
-    pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
-    /// Why the payload or metadata could not be parsed (both are then `null`). Only SQLite,
-    /// which stores JSON as text, can hold such a row.
-    pub unreadable: Option<String>,
+    pub event_type: &'r str,
+    pub event_version: &'r str,
+    pub payload: &'r str,
+    pub metadata: &'r str,
 }
 
 /// What a scan hands its visitor: first the stored checkpoints, then every event.
 #[derive(Debug)]
-pub(crate) enum Item {
+pub(crate) enum Item<'r> {
     Checkpoints(Vec<Checkpoint>),
-    Event(RawEvent),
+    Event(RawEvent<'r>),
 }
 
 const PG_XMIN: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
 const PG_EVENTS: &str = "
 SELECT tx::text::bigint AS tx, position, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, metadata
+       event_type, event_version, payload::text AS payload, metadata::text AS metadata
   FROM events
  ORDER BY tx, position";
 
 const PG_CASE_EVENTS: &str = "
 SELECT tx::text::bigint AS tx, position, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, metadata
+       event_type, event_version, payload::text AS payload, metadata::text AS metadata
   FROM events
  WHERE aggregate_type = $1 AND aggregate_id = $2
  ORDER BY tx, position";
@@ -106,7 +103,7 @@ fn tx_of(tx: i64, position: i64) -> Result<u64, AuditError> {
 /// [`AuditError::Database`] if a query fails; whatever `visit` returns.
 pub(crate) async fn scan<F>(db: &Database, scope: Scope<'_>, mut visit: F) -> Result<(), AuditError>
 where
-    F: FnMut(Item) -> Result<(), AuditError> + Send,
+    F: for<'r> FnMut(Item<'r>) -> Result<(), AuditError> + Send,
 {
     match db {
         Database::Postgres(pool) => {
@@ -136,7 +133,6 @@ where
                     event_version: row.try_get("event_version")?,
                     payload: row.try_get("payload")?,
                     metadata: row.try_get("metadata")?,
-                    unreadable: None,
                 }))?;
             }
             drop(rows);
@@ -150,17 +146,6 @@ where
                 .query(SQLITE_EVENTS, SQLITE_CASE_EVENTS)
                 .fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                let payload: String = row.try_get("payload")?;
-                let metadata: String = row.try_get("metadata")?;
-                let mut unreadable = None;
-                let mut parse = |what: &str, text: &str| {
-                    serde_json::from_str(text).unwrap_or_else(|e| {
-                        unreadable.get_or_insert_with(|| format!("{what}: {e}"));
-                        Value::Null
-                    })
-                };
-                let (payload, metadata) =
-                    (parse("payload", &payload), parse("metadata", &metadata));
                 visit(Item::Event(RawEvent {
                     cursor: Cursor {
                         tx: 0,
@@ -172,9 +157,8 @@ where
                     sequence: row.try_get("sequence")?,
                     event_type: row.try_get("event_type")?,
                     event_version: row.try_get("event_version")?,
-                    payload,
-                    metadata,
-                    unreadable,
+                    payload: row.try_get("payload")?,
+                    metadata: row.try_get("metadata")?,
                 }))?;
             }
             drop(rows);

@@ -2,7 +2,8 @@
 //! first bad event.
 //!
 //! One pass over the log in feed order (see `rows`), keeping per case the next expected
-//! sequence and the last hash. For each event, in this order of precedence:
+//! sequence and the last hash. Payload and metadata are canonicalized straight from the JSON
+//! text the database returns. For each event, in this order of precedence:
 //! 1. payload and metadata parse and have a canonical form;
 //! 2. its metadata carries `prev_hash` and `hash`;
 //! 3. its sequence is the next of its case (1 for a case's first event);
@@ -22,7 +23,8 @@ use ed25519_dalek::VerifyingKey;
 use prconfirm_migrations::Database;
 use serde::Serialize;
 
-use super::chain::{event_hash, root_step, stored_link, ChainHash, EventFields};
+use super::canonical::Json;
+use super::chain::{hash_of, link_from, root_step, write_canonical_event, ChainHash, EventSource};
 use super::checkpoint::Checkpoint;
 use super::rows::{self, Item, RawEvent, Scope};
 use super::{AuditError, Cursor};
@@ -130,6 +132,8 @@ struct Pass<'a> {
     count: u64,
     root: ChainHash,
     report: Report,
+    /// The canonical bytes of the event at hand (reused).
+    canonical: Vec<u8>,
 }
 
 impl<'a> Pass<'a> {
@@ -149,6 +153,7 @@ impl<'a> Pass<'a> {
                 problems: 0,
                 first_bad: None,
             },
+            canonical: Vec::with_capacity(1024),
         }
     }
 
@@ -233,7 +238,7 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn event(&mut self, event: &RawEvent) {
+    fn event(&mut self, event: &RawEvent<'_>) {
         self.report.events_checked += 1;
         if event.settled {
             self.settle_checkpoints(Some(event.cursor));
@@ -244,7 +249,7 @@ impl<'a> Pass<'a> {
         let (problem, hash) = self.check_event(event);
         if let Some((reason, detail)) = problem {
             self.found(Finding {
-                case: Some(event.aggregate_id.clone()),
+                case: Some(event.aggregate_id.to_owned()),
                 sequence: Some(event.sequence),
                 position: Some(event.cursor.position),
                 reason,
@@ -260,13 +265,17 @@ impl<'a> Pass<'a> {
     }
 
     /// The event's problem (if any) and its stored hash (if readable); advances its case.
-    fn check_event(&mut self, e: &RawEvent) -> (Option<(Reason, String)>, Option<ChainHash>) {
-        let cases = self.cases.entry(e.aggregate_type.clone()).or_default();
-        let state = match cases.get_mut(&e.aggregate_id) {
+    fn check_event(&mut self, e: &RawEvent<'_>) -> (Option<(Reason, String)>, Option<ChainHash>) {
+        // Look up before inserting: no key is copied for a case already seen.
+        let cases = match self.cases.get_mut(e.aggregate_type) {
+            Some(cases) => cases,
+            None => self.cases.entry(e.aggregate_type.to_owned()).or_default(),
+        };
+        let state = match cases.get_mut(e.aggregate_id) {
             Some(s) => s,
             None => {
                 self.report.cases_checked += 1;
-                cases.entry(e.aggregate_id.clone()).or_insert(CaseState {
+                cases.entry(e.aggregate_id.to_owned()).or_insert(CaseState {
                     next_sequence: 1,
                     last_hash: Some(ChainHash::ZERO),
                 })
@@ -277,13 +286,21 @@ impl<'a> Pass<'a> {
         state.next_sequence = e.sequence.saturating_add(1);
         state.last_hash = None;
 
-        if let Some(why) = &e.unreadable {
-            return (
-                Some((Reason::NotCanonical, format!("unreadable {why}"))),
-                None,
-            );
-        }
-        let link = match stored_link(&e.metadata) {
+        self.canonical.clear();
+        let source = EventSource {
+            aggregate_type: e.aggregate_type,
+            aggregate_id: e.aggregate_id,
+            sequence: e.sequence,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            payload: Json::Text(e.payload),
+            metadata: Json::Text(e.metadata),
+        };
+        let [hash, prev_hash] = match write_canonical_event(&mut self.canonical, &source) {
+            Ok(taken) => taken,
+            Err(why) => return (Some((Reason::NotCanonical, why.to_string())), None),
+        };
+        let link = match link_from(hash.as_ref(), prev_hash.as_ref()) {
             Ok(link) => link,
             Err(why) => return (Some((Reason::MissingHash, why.to_string())), None),
         };
@@ -321,33 +338,19 @@ impl<'a> Pass<'a> {
                 return (Some((reason, detail)), Some(link.hash));
             }
         }
-        let fields = EventFields {
-            aggregate_type: &e.aggregate_type,
-            aggregate_id: &e.aggregate_id,
-            sequence: e.sequence,
-            event_type: &e.event_type,
-            event_version: &e.event_version,
-            payload: &e.payload,
-            metadata: &e.metadata,
-        };
-        match event_hash(&link.prev_hash, &fields) {
-            Err(why) => (
-                Some((Reason::NotCanonical, why.to_string())),
-                Some(link.hash),
-            ),
-            Ok(computed) if computed != link.hash => {
-                let detail = format!(
-                    "the content hashes to {computed}, the stored hash is {}: the event was changed",
-                    link.hash
-                );
-                let reason = Reason::HashMismatch {
-                    computed,
-                    stored: link.hash,
-                };
-                (Some((reason, detail)), Some(link.hash))
-            }
-            Ok(_) => (None, Some(link.hash)),
+        let computed = hash_of(&link.prev_hash, &self.canonical);
+        if computed != link.hash {
+            let detail = format!(
+                "the content hashes to {computed}, the stored hash is {}: the event was changed",
+                link.hash
+            );
+            let reason = Reason::HashMismatch {
+                computed,
+                stored: link.hash,
+            };
+            return (Some((reason, detail)), Some(link.hash));
         }
+        (None, Some(link.hash))
     }
 
     fn finish(mut self) -> Report {
