@@ -39,18 +39,20 @@ pub(crate) enum Item<'r> {
 
 const PG_XMIN: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
+// Ordered by `events.tx`, not `tx`: the bare name would mean the output column
+// `tx::text::bigint`, which no index holds, and PostgreSQL would sort the whole table.
 const PG_EVENTS: &str = "
 SELECT tx::text::bigint AS tx, position, aggregate_type, aggregate_id, sequence,
        event_type, event_version, payload::text AS payload, metadata::text AS metadata
   FROM events
- ORDER BY tx, position";
+ ORDER BY events.tx, events.position";
 
 const PG_CASE_EVENTS: &str = "
 SELECT tx::text::bigint AS tx, position, aggregate_type, aggregate_id, sequence,
        event_type, event_version, payload::text AS payload, metadata::text AS metadata
   FROM events
  WHERE aggregate_type = $1 AND aggregate_id = $2
- ORDER BY tx, position";
+ ORDER BY events.tx, events.position";
 
 const SQLITE_EVENTS: &str = "
 SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
@@ -172,8 +174,8 @@ const PG_HASHES: &str = "
 SELECT tx::text::bigint AS tx, position, metadata->>'hash' AS hash
   FROM events
  WHERE (tx, position) > ($1::text::xid8, $2)
-   AND tx < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY tx, position
+   AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+ ORDER BY events.tx, events.position
  LIMIT $3";
 
 const SQLITE_HASHES: &str = "
