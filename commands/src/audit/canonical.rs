@@ -47,6 +47,25 @@ pub enum Json<'a> {
     Text(&'a str),
 }
 
+/// Buffers the writer reuses from one value to the next (see [`write_with`]): a verification
+/// of a million events should not allocate for every object it reorders.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Member lists, one per object being written (objects nest).
+    members: Vec<Vec<Member>>,
+    /// The members of an object while they are put in order.
+    bytes: Vec<u8>,
+}
+
+/// Where one member `"key":value` of an object lies in the output: the key's escaped text
+/// is `key_start..key_end` (inside its quotes), the member ends at `end`.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    key_start: usize,
+    key_end: usize,
+    end: usize,
+}
+
 /// The canonical bytes of `value`.
 ///
 /// # Errors
@@ -63,11 +82,19 @@ pub fn to_vec(value: &Value) -> Result<Vec<u8>, CanonicalError> {
 /// [`CanonicalError::NotAnInteger`] for a float anywhere; [`CanonicalError::NotJson`] for
 /// text that does not parse.
 pub fn write(out: &mut Vec<u8>, json: Json<'_>) -> Result<(), CanonicalError> {
-    let mut w = Writer {
-        out,
-        float: None,
-        not_object: false,
-    };
+    write_with(&mut Scratch::default(), out, json)
+}
+
+/// [`write`], reusing `scratch`.
+///
+/// # Errors
+/// As [`write`].
+pub fn write_with(
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+    json: Json<'_>,
+) -> Result<(), CanonicalError> {
+    let mut w = Writer::new(out, scratch);
     run(&mut w, json, |w, d| Canon { w }.deserialize(d))
 }
 
@@ -77,15 +104,12 @@ pub fn write(out: &mut Vec<u8>, json: Json<'_>) -> Result<(), CanonicalError> {
 /// # Errors
 /// As [`write`], and [`CanonicalError::MetadataNotAnObject`] if `json` is not an object.
 pub fn write_object_without<const N: usize>(
+    scratch: &mut Scratch,
     out: &mut Vec<u8>,
     json: Json<'_>,
     skip: [&str; N],
 ) -> Result<[Option<Value>; N], CanonicalError> {
-    let mut w = Writer {
-        out,
-        float: None,
-        not_object: false,
-    };
+    let mut w = Writer::new(out, scratch);
     let mut taken: [Option<Value>; N] = std::array::from_fn(|_| None);
     run(&mut w, json, |w, d| {
         d.deserialize_any(TopObject {
@@ -145,9 +169,21 @@ impl<'de> Deserializer<'de> for Source<'de, '_> {
 /// The output and what went wrong, shared by every level of one value.
 struct Writer<'o> {
     out: &'o mut Vec<u8>,
+    scratch: &'o mut Scratch,
     /// The float met, if any (serde's error carries only text).
     float: Option<String>,
     not_object: bool,
+}
+
+impl<'o> Writer<'o> {
+    fn new(out: &'o mut Vec<u8>, scratch: &'o mut Scratch) -> Self {
+        Self {
+            out,
+            scratch,
+            float: None,
+            not_object: false,
+        }
+    }
 }
 
 /// Writes one value canonically.
@@ -300,9 +336,11 @@ fn write_members<'de, A: MapAccess<'de>>(
 ) -> Result<(), A::Error> {
     w.out.push(b'{');
     let body = w.out.len();
-    // (key, start, end) of each member's `"key":value` in `out`.
-    let mut members: Vec<(Cow<'de, str>, usize, usize)> = Vec::new();
+    let mut members = w.scratch.members.pop().unwrap_or_default();
+    members.clear();
     let mut in_order = true;
+    // Whether a key needed escapes: then its written form no longer sorts like the key.
+    let mut escaped = false;
     while let Some(key) = map.next_key_seed(Key)? {
         if let Some(i) = skip.iter().position(|s| *s == key) {
             taken[i] = Some(map.next_value()?);
@@ -311,38 +349,100 @@ fn write_members<'de, A: MapAccess<'de>>(
         if !members.is_empty() {
             w.out.push(b',');
         }
-        let start = w.out.len();
-        write_str(w.out, &key);
+        let key_start = w.out.len() + 1;
+        escaped |= write_str_escaping(w.out, &key);
+        let key_end = w.out.len() - 1;
         w.out.push(b':');
         map.next_value_seed(Canon { w: &mut *w })?;
-        if let Some((last, _, _)) = members.last() {
-            in_order &= last.as_bytes() < key.as_bytes();
+        if let Some(last) = members.last() {
+            in_order &= w.out[last.key_start..last.key_end] < w.out[key_start..key_end];
         }
-        members.push((key, start, w.out.len()));
+        members.push(Member {
+            key_start,
+            key_end,
+            end: w.out.len(),
+        });
     }
-    if !in_order {
-        // Stable, so that of repeated keys the last one comes last and is kept.
-        let mut order: Vec<usize> = (0..members.len()).collect();
-        order.sort_by(|a, b| members[*a].0.as_bytes().cmp(members[*b].0.as_bytes()));
-        let written = w.out.split_off(body);
-        let mut first = true;
-        for (n, &i) in order.iter().enumerate() {
-            let repeated = order
-                .get(n + 1)
-                .is_some_and(|&next| members[next].0 == members[i].0);
-            if repeated {
-                continue;
-            }
-            if !first {
-                w.out.push(b',');
-            }
-            first = false;
-            let (_, start, end) = &members[i];
-            w.out.extend_from_slice(&written[start - body..end - body]);
-        }
+    if escaped || !in_order {
+        reorder(w, body, &mut members, escaped);
     }
     w.out.push(b'}');
+    w.scratch.members.push(members);
     Ok(())
+}
+
+/// Rewrites the members after `body` in sorted key order; of repeated keys, the last wins.
+fn reorder(w: &mut Writer<'_>, body: usize, members: &mut [Member], escaped: bool) {
+    let bytes = &mut w.scratch.bytes;
+    bytes.clear();
+    bytes.extend_from_slice(&w.out[body..]);
+    w.out.truncate(body);
+    // Positions in `bytes`.
+    for m in members.iter_mut() {
+        m.key_start -= body;
+        m.key_end -= body;
+        m.end -= body;
+    }
+    let bytes = &*bytes;
+    let keys: Vec<String> = if escaped {
+        // Rare: a key with a quote, a backslash or a control character sorts by its
+        // characters, not by its escaped form. Read the keys back.
+        members
+            .iter()
+            .map(|m| {
+                serde_json::from_slice(&bytes[m.key_start - 1..m.key_end + 1]).unwrap_or_default()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let key_of = |i: usize, m: &Member| -> &[u8] {
+        if escaped {
+            keys[i].as_bytes()
+        } else {
+            &bytes[m.key_start..m.key_end]
+        }
+    };
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    // Stable, so that of repeated keys the last one comes last.
+    order.sort_by(|&a, &b| key_of(a, &members[a]).cmp(key_of(b, &members[b])));
+    let mut first = true;
+    for (n, &i) in order.iter().enumerate() {
+        let repeated = order
+            .get(n + 1)
+            .is_some_and(|&next| key_of(next, &members[next]) == key_of(i, &members[i]));
+        if repeated {
+            continue;
+        }
+        if !first {
+            w.out.push(b',');
+        }
+        first = false;
+        let m = &members[i];
+        w.out.extend_from_slice(&bytes[m.key_start - 1..m.end]);
+    }
+}
+
+/// How many leading bytes need no escape, counted in whole words of eight and checked with
+/// the usual bit tricks: a byte below 0x20, a `"` or a `\\` stops the count at its word.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut done = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_ne_bytes(word);
+        let below_space = v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
+        let quote = has_zero(v ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero(v ^ (ONES * u64::from(b'\\')));
+        if below_space | quote | backslash != 0 {
+            break;
+        }
+        done += 8;
+    }
+    done
 }
 
 /// Writes an integer in decimal (no allocation).
@@ -368,11 +468,23 @@ pub fn write_decimal(out: &mut Vec<u8>, negative: bool, mut magnitude: u64) {
 
 /// Writes a string in double quotes with the escapes `serde_json` uses.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_str_escaping(out, s);
+}
+
+/// [`write_str`], answering whether anything needed an escape.
+fn write_str_escaping(out: &mut Vec<u8>, s: &str) -> bool {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most strings need no escape at all: skip them eight bytes at a time.
+    let clean = clean_prefix(bytes);
+    if clean == bytes.len() {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return false;
+    }
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -397,6 +509,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+    start > 0
 }
 
 #[cfg(test)]
@@ -479,6 +592,26 @@ mod tests {
     }
 
     #[test]
+    fn the_word_scan_stops_at_the_word_of_the_first_byte_to_escape() {
+        assert_eq!(clean_prefix(b""), 0);
+        assert_eq!(clean_prefix(b"abcdefgh"), 8);
+        assert_eq!(
+            clean_prefix(b"abcdefghijk"),
+            8,
+            "a partial word is left to the byte loop"
+        );
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in 0..16 {
+                let mut text = [b'a'; 16];
+                text[at] = special;
+                assert_eq!(clean_prefix(&text), at / 8 * 8, "{special} at {at}");
+            }
+        }
+        // Bytes that look close but need no escape: space, 0x7f, UTF-8 continuation bytes.
+        assert_eq!(clean_prefix("  \u{7f}éé漢".as_bytes()), 8);
+    }
+
+    #[test]
     fn integers_are_written_in_decimal_across_their_whole_range() {
         for n in [0i64, 1, -1, 9, 10, -10, 1234567890, i64::MIN, i64::MAX] {
             assert_eq!(canonical(&json!(n)), n.to_string());
@@ -523,13 +656,23 @@ mod tests {
     fn chain_members_are_taken_out_of_the_top_object_only() {
         let text = r#"{"hash": "h", "b": {"hash": 1}, "prev_hash": 5, "a": 2}"#;
         let mut out = Vec::new();
-        let [hash, prev] =
-            write_object_without(&mut out, Json::Text(text), ["hash", "prev_hash"]).unwrap();
+        let [hash, prev] = write_object_without(
+            &mut Scratch::default(),
+            &mut out,
+            Json::Text(text),
+            ["hash", "prev_hash"],
+        )
+        .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":2,"b":{"hash":1}}"#);
         assert_eq!((hash, prev), (Some(json!("h")), Some(json!(5))));
         for not_object in ["[1]", "1", "\"x\"", "null"] {
             assert_eq!(
-                write_object_without(&mut Vec::new(), Json::Text(not_object), ["hash"]),
+                write_object_without(
+                    &mut Scratch::default(),
+                    &mut Vec::new(),
+                    Json::Text(not_object),
+                    ["hash"]
+                ),
                 Err(CanonicalError::MetadataNotAnObject),
                 "{not_object}"
             );

@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::canonical::{self, CanonicalError, Json};
+use super::canonical::{self, CanonicalError, Json, Scratch};
 
 /// Metadata member holding the event's own hash (lowercase hex).
 pub const HASH_KEY: &str = "hash";
@@ -61,13 +61,20 @@ pub struct BadHash;
 impl FromStr for ChainHash {
     type Err = BadHash;
     fn from_str(s: &str) -> Result<Self, BadHash> {
-        // Uppercase would decode to the same bytes, but the stored form is lowercase only:
-        // one value, one spelling.
-        if s.len() != 64 || s.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(BadHash);
+        // Lowercase only: uppercase would decode to the same bytes, but the stored form has
+        // one spelling per value.
+        fn nibble(c: u8) -> Result<u8, BadHash> {
+            match c {
+                b'0'..=b'9' => Ok(c - b'0'),
+                b'a'..=b'f' => Ok(c - b'a' + 10),
+                _ => Err(BadHash),
+            }
         }
+        let text: &[u8; 64] = s.as_bytes().try_into().map_err(|_| BadHash)?;
         let mut bytes = [0; 32];
-        hex::decode_to_slice(s, &mut bytes).map_err(|_| BadHash)?;
+        for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
         Ok(Self(bytes))
     }
 }
@@ -133,13 +140,14 @@ impl<'a> From<&EventFields<'a>> for EventSource<'a> {
 /// object.
 pub fn canonical_event(event: &EventFields<'_>) -> Result<Vec<u8>, CanonicalError> {
     let mut out = Vec::with_capacity(512);
-    write_canonical_event(&mut out, &event.into())?;
+    write_canonical_event(&mut Scratch::default(), &mut out, &event.into())?;
     Ok(out)
 }
 
 /// Appends an event's canonical bytes to `out` and returns what its metadata holds under
 /// `hash` and `prev_hash` (left out of the canonical form).
 pub(crate) fn write_canonical_event(
+    scratch: &mut Scratch,
     out: &mut Vec<u8>,
     event: &EventSource<'_>,
 ) -> Result<[Option<Value>; 2], CanonicalError> {
@@ -153,9 +161,10 @@ pub(crate) fn write_canonical_event(
     out.extend_from_slice(b",\"event_version\":");
     canonical::write_str(out, event.event_version);
     out.extend_from_slice(b",\"metadata\":");
-    let taken = canonical::write_object_without(out, event.metadata, [HASH_KEY, PREV_HASH_KEY])?;
+    let taken =
+        canonical::write_object_without(scratch, out, event.metadata, [HASH_KEY, PREV_HASH_KEY])?;
     out.extend_from_slice(b",\"payload\":");
-    canonical::write(out, event.payload)?;
+    canonical::write_with(scratch, out, event.payload)?;
     out.extend_from_slice(b",\"sequence\":");
     canonical::write_decimal(out, event.sequence < 0, event.sequence.unsigned_abs());
     out.push(b'}');
@@ -397,6 +406,9 @@ mod tests {
         );
         assert!("ab".repeat(31).parse::<ChainHash>().is_err());
         assert!("zz".repeat(32).parse::<ChainHash>().is_err());
+        assert!(format!("{}g", "a".repeat(63)).parse::<ChainHash>().is_err());
+        let all: String = (0u8..32).map(|b| format!("{:02x}", b * 8)).collect();
+        assert_eq!(all.parse::<ChainHash>().unwrap().to_hex(), all);
     }
 
     #[test]

@@ -120,21 +120,22 @@ where
             visit(Item::Checkpoints(checkpoint::stored_pg(&mut tx).await?))?;
             let mut rows = scope.query(PG_EVENTS, PG_CASE_EVENTS).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                let position: i64 = row.try_get("position")?;
-                let tx_id = tx_of(row.try_get("tx")?, position)?;
+                // Columns by index, in the order of the SELECT: a name costs a lookup a row.
+                let position: i64 = row.try_get(1)?;
+                let tx_id = tx_of(row.try_get(0)?, position)?;
                 visit(Item::Event(RawEvent {
                     cursor: Cursor {
                         tx: tx_id,
                         position,
                     },
                     settled: tx_id < xmin,
-                    aggregate_type: row.try_get("aggregate_type")?,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    sequence: row.try_get("sequence")?,
-                    event_type: row.try_get("event_type")?,
-                    event_version: row.try_get("event_version")?,
-                    payload: row.try_get("payload")?,
-                    metadata: row.try_get("metadata")?,
+                    aggregate_type: row.try_get(2)?,
+                    aggregate_id: row.try_get(3)?,
+                    sequence: row.try_get(4)?,
+                    event_type: row.try_get(5)?,
+                    event_version: row.try_get(6)?,
+                    payload: row.try_get(7)?,
+                    metadata: row.try_get(8)?,
                 }))?;
             }
             drop(rows);
@@ -151,16 +152,16 @@ where
                 visit(Item::Event(RawEvent {
                     cursor: Cursor {
                         tx: 0,
-                        position: row.try_get("position")?,
+                        position: row.try_get(0)?,
                     },
                     settled: true,
-                    aggregate_type: row.try_get("aggregate_type")?,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    sequence: row.try_get("sequence")?,
-                    event_type: row.try_get("event_type")?,
-                    event_version: row.try_get("event_version")?,
-                    payload: row.try_get("payload")?,
-                    metadata: row.try_get("metadata")?,
+                    aggregate_type: row.try_get(1)?,
+                    aggregate_id: row.try_get(2)?,
+                    sequence: row.try_get(3)?,
+                    event_type: row.try_get(4)?,
+                    event_version: row.try_get(5)?,
+                    payload: row.try_get(6)?,
+                    metadata: row.try_get(7)?,
                 }))?;
             }
             drop(rows);

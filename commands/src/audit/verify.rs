@@ -23,7 +23,7 @@ use ed25519_dalek::VerifyingKey;
 use prconfirm_migrations::Database;
 use serde::Serialize;
 
-use super::canonical::Json;
+use super::canonical::{Json, Scratch};
 use super::chain::{hash_of, link_from, root_step, write_canonical_event, ChainHash, EventSource};
 use super::checkpoint::Checkpoint;
 use super::rows::{self, Item, RawEvent, Scope};
@@ -132,8 +132,9 @@ struct Pass<'a> {
     count: u64,
     root: ChainHash,
     report: Report,
-    /// The canonical bytes of the event at hand (reused).
+    /// The canonical bytes of the event at hand, and the writer's buffers (reused).
     canonical: Vec<u8>,
+    scratch: Scratch,
 }
 
 impl<'a> Pass<'a> {
@@ -154,6 +155,7 @@ impl<'a> Pass<'a> {
                 first_bad: None,
             },
             canonical: Vec::with_capacity(1024),
+            scratch: Scratch::default(),
         }
     }
 
@@ -296,10 +298,11 @@ impl<'a> Pass<'a> {
             payload: Json::Text(e.payload),
             metadata: Json::Text(e.metadata),
         };
-        let [hash, prev_hash] = match write_canonical_event(&mut self.canonical, &source) {
-            Ok(taken) => taken,
-            Err(why) => return (Some((Reason::NotCanonical, why.to_string())), None),
-        };
+        let [hash, prev_hash] =
+            match write_canonical_event(&mut self.scratch, &mut self.canonical, &source) {
+                Ok(taken) => taken,
+                Err(why) => return (Some((Reason::NotCanonical, why.to_string())), None),
+            };
         let link = match link_from(hash.as_ref(), prev_hash.as_ref()) {
             Ok(link) => link,
             Err(why) => return (Some((Reason::MissingHash, why.to_string())), None),
