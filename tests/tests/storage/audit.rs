@@ -33,6 +33,7 @@ on_both_backends!(
     a_case_whose_last_event_lost_its_hash_takes_no_new_event,
     the_python_verifier_accepts_an_untouched_export_and_names_a_changed_event,
     an_export_of_one_case_holds_only_its_events,
+    a_log_written_by_racing_commands_verifies,
 );
 
 fn key() -> AuditKey {
@@ -615,4 +616,43 @@ async fn an_export_of_one_case_holds_only_its_events(db: Database) {
         assert_eq!(line["metadata"]["hash"].as_str().unwrap().len(), 64);
         assert!(line["payload"].is_object());
     }
+}
+
+/// Appends racing on the same cases (officers claiming and releasing at once): the losers
+/// write nothing, and the log the winners leave is chained in order, case by case.
+async fn a_log_written_by_racing_commands_verifies(db: Database) {
+    let (service, _clock) = service(&db, 0);
+    let service = std::sync::Arc::new(service);
+    let log = build_log(&service).await;
+    let cases = std::sync::Arc::new([log.a, log.b, log.c]);
+    let mut tasks = Vec::new();
+    for officer in 0..6 {
+        let (service, cases) = (service.clone(), cases.clone());
+        tasks.push(tokio::spawn(async move {
+            let meta = crate::common::officer(&format!("officer.{officer}"));
+            for round in 0..6 {
+                let id = &cases[(officer + round) % cases.len()];
+                let claim = CaseCommand::Claim {
+                    until: start() + chrono::Duration::hours(1),
+                };
+                for command in [claim, CaseCommand::ReleaseClaim] {
+                    match service.execute(id, command, &meta).await {
+                        Ok(_) | Err(CommandError::Rejected(_) | CommandError::Conflict) => {}
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut written = 0;
+    for id in cases.iter() {
+        written += service.history(id).await.unwrap().len() as u64;
+    }
+    assert!(written > EVENTS, "some commands got through");
+    let report = verified(&db, None).await;
+    assert!(report.verified, "{report:?}");
+    assert_eq!(report.events_checked, written);
 }
