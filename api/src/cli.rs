@@ -1,4 +1,4 @@
-//! The command line: `prconfirm serve`, `prconfirm migrate`.
+//! The command line: `prconfirm serve`, `migrate`, `staff add`, `audit ...`.
 
 use clap::{Parser, Subcommand};
 
@@ -8,6 +8,7 @@ use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::{ActorRole, SystemClock};
 use prconfirm_domain::values::ActorId;
 
+use crate::audit::{self, AuditCommand};
 use crate::settings::{LogFormat, Settings};
 use crate::startup;
 
@@ -32,6 +33,9 @@ pub enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Verify the tamper-evident log, export it, sign and export checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,5 +124,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Audit(command) => audit::run(&cli.settings, command).await,
     }
 }

@@ -3,6 +3,7 @@
 //! Depends on `commands` (the write side), `projections` (the read side), `migrations`
 //! (storage) and `domain`. Nothing depends on it.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod error;

@@ -77,8 +77,32 @@ pub struct Settings {
         global = true
     )]
     pub temporary_password_hours: i64,
+    /// The Ed25519 key that signs audit checkpoints (created, mode 0600, on first use).
+    /// Default: `<data dir>/keys/audit-ed25519.key`. Keep it off the database's machine if you
+    /// can: whoever holds it can sign a rewritten history.
+    #[arg(long, env = "PRCONFIRM_AUDIT_KEY", global = true)]
+    pub audit_key: Option<PathBuf>,
+
+    /// While serving, sign an audit checkpoint over new events every this many seconds
+    /// (0: never).
+    #[arg(
+        long,
+        env = "PRCONFIRM_AUDIT_CHECKPOINT_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub audit_checkpoint_secs: u64,
 
     /// Log line format.
     #[arg(long, env = "PRCONFIRM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Where the audit signing key lives.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key
+            .clone()
+            .unwrap_or_else(|| prconfirm_commands::audit::keys::default_key_path(&self.data_dir))
+    }
 }

@@ -1,12 +1,13 @@
 //! Opening storage and serving HTTP.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use std::net::SocketAddr;
 
-use chrono::Duration;
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
+use prconfirm_commands::audit::{self, AuditKey};
 use prconfirm_commands::photo::BlobStore;
 use prconfirm_commands::{CaseService, ServiceSettings, SystemClock};
 use prconfirm_migrations::Database;
@@ -25,6 +26,18 @@ use crate::state::{ApiSettings, AppState};
 /// # Errors
 /// If the database cannot be opened or migrated.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let db = connect(settings).await?;
+    db.migrate().await.context("migrating the schema")?;
+    tracing::info!(backend = %db.backend(), "database ready");
+    Ok(db)
+}
+
+/// Opens the configured database as it is, without migrating it (for readers such as
+/// `audit verify`, which may run under a role that cannot change the schema).
+///
+/// # Errors
+/// If the database cannot be opened.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     let db = match &settings.database_url {
         Some(url) => Database::connect_postgres(url.expose_secret(), settings.db_max_connections)
             .await
@@ -33,8 +46,6 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
             .await
             .with_context(|| format!("opening SQLite in {}", settings.data_dir.display()))?,
     };
-    db.migrate().await.context("migrating the schema")?;
-    tracing::info!(backend = %db.backend(), "database ready");
     Ok(db)
 }
 
@@ -57,8 +68,10 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         cases: Arc::new(service),
         accounts,
         settings: Arc::new(ApiSettings {
-            invitation_valid_for: Duration::days(settings.invitation_days),
-            temporary_password_valid_for: Duration::hours(settings.temporary_password_hours),
+            invitation_valid_for: chrono::Duration::days(settings.invitation_days),
+            temporary_password_valid_for: chrono::Duration::hours(
+                settings.temporary_password_hours,
+            ),
             mail_dir: settings.data_dir.join("mail"),
         }),
         mail_wakeup: Arc::new(Notify::new()),
@@ -112,6 +125,7 @@ pub async fn serve_on(
     db: Database,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let checkpoints = spawn_checkpoints(settings, db.clone())?;
     let state = state(settings, db)?;
     routes::prometheus();
     let mail_task = tokio::spawn(run_mail(state.clone()));
@@ -121,7 +135,41 @@ pub async fn serve_on(
         .await
         .context("serving HTTP");
     mail_task.abort();
+    if let Some(task) = checkpoints {
+        // At worst this drops a checkpoint half taken: its transaction rolls back.
+        task.abort();
+    }
     served
+}
+
+/// Signs an audit checkpoint over new events every `audit_checkpoint_secs` (and once at
+/// start), in the background. `None` when turned off.
+///
+/// # Errors
+/// If the signing key cannot be read or created: better not to serve than to serve a log
+/// nobody vouches for.
+fn spawn_checkpoints(
+    settings: &Settings,
+    db: Database,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if settings.audit_checkpoint_secs == 0 {
+        return Ok(None);
+    }
+    let path = settings.audit_key_path();
+    let key = AuditKey::load_or_create(&path)
+        .with_context(|| format!("loading the audit key {}", path.display()))?;
+    let every = Duration::from_secs(settings.audit_checkpoint_secs);
+    Ok(Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match audit::take_checkpoint(&db, &key, chrono::Utc::now()).await {
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot take an audit checkpoint"),
+            }
+        }
+    })))
 }
 
 async fn shutdown_signal() {

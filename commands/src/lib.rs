@@ -1,11 +1,13 @@
 //! The write side: commands reach a case through [`CaseService`], which runs them through
 //! cqrs-es's `CqrsFramework<Case>` over postgres-es (PostgreSQL) or sqlite-es (embedded
-//! SQLite), stamping every event with who, why and when.
+//! SQLite), stamping every event with who, why and when, and chaining it to its case's
+//! previous event by hash ([`audit`]): signed checkpoints and verification live there too.
 //!
 //! Depends on `domain` (the rules) and `migrations` (the storage handle); never on
 //! `projections` or `api`.
 
 pub mod accounts;
+pub mod audit;
 pub mod clock;
 pub mod metadata;
 pub mod photo;

@@ -20,7 +20,7 @@ const SQLITE_CONSTRAINT_UNIQUE: &str = "2067";
 /// refusing a second command with the same key, which is the same lost race.
 const SQLITE_CONSTRAINT_TRIGGER: &str = "1811";
 
-/// The backend's repository. A decorator (hash chain, idempotency) wraps this type.
+/// The backend's repository. [`crate::audit::ChainedRepository`] wraps it with the hash chain.
 pub enum EventRepository {
     Postgres(PostgresEventRepository),
     /// SQLite takes one writer at a time; the gate queues this process's appends in order

@@ -15,11 +15,11 @@ use prconfirm_domain::values::DocumentNumber;
 use prconfirm_migrations::Database;
 use uuid::Uuid;
 
+use crate::audit::ChainedRepository;
 use crate::clock::Clock;
 use crate::metadata::{event_metadata, keys, RequestMeta};
-use crate::repository::EventRepository;
 
-type Store = PersistedEventStore<EventRepository, Case>;
+type Store = PersistedEventStore<ChainedRepository, Case>;
 
 /// How the write side is tuned.
 #[derive(Debug, Clone, Copy, Default)]
@@ -161,7 +161,7 @@ fn upcasters() -> Vec<Box<dyn cqrs_es::persist::EventUpcaster>> {
 }
 
 fn store(db: &Database, settings: ServiceSettings) -> Store {
-    let repo = EventRepository::new(db);
+    let repo = ChainedRepository::new(db);
     let store = if settings.snapshot_every == 0 {
         PersistedEventStore::new_event_store(repo)
     } else {

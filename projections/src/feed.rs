@@ -83,13 +83,16 @@ pub enum FeedError {
     },
 }
 
+// Ordered by `events.tx`, not `tx`: the bare name would mean the output column
+// `tx::text::bigint`, which no index holds, and every page would sort all rows after the
+// cursor instead of walking `events_feed`.
 const PG_FEED: &str = "
 SELECT position, tx::text::bigint AS tx, aggregate_type, aggregate_id, sequence,
        event_type, event_version, payload, metadata, recorded_at
   FROM events
  WHERE (tx, position) > ($1::text::xid8, $2)
    AND tx < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY tx, position
+ ORDER BY events.tx, events.position
  LIMIT $3";
 
 const SQLITE_FEED: &str = "

@@ -89,3 +89,30 @@ pub async fn invite(service: &CaseService, application: &str, uci: &str) -> Comm
         .await
         .unwrap()
 }
+
+/// The link stored in the metadata of a case's event.
+pub async fn stored_link(
+    db: &Database,
+    id: &str,
+    sequence: i64,
+) -> prconfirm_commands::audit::chain::StoredLink {
+    const SQL: &str = "SELECT metadata FROM events WHERE aggregate_id = $1 AND sequence = $2";
+    let metadata: serde_json::Value = match db {
+        Database::Postgres(p) => sqlx::query_scalar(SQL)
+            .bind(id)
+            .bind(sequence)
+            .fetch_one(p)
+            .await
+            .unwrap(),
+        Database::Sqlite(p) => {
+            let text: String = sqlx::query_scalar(SQL)
+                .bind(id)
+                .bind(sequence)
+                .fetch_one(p)
+                .await
+                .unwrap();
+            serde_json::from_str(&text).unwrap()
+        }
+    };
+    prconfirm_commands::audit::chain::stored_link(&metadata).unwrap()
+}

@@ -2,6 +2,7 @@
 //! every event, lost races, refusals that write nothing, snapshots and upcasting.
 
 use chrono::Duration;
+use prconfirm_commands::audit::chain::{event_hash, stamp, ChainHash, EventFields, StoredLink};
 use prconfirm_commands::{CaseService, CommandError, RequestMeta};
 use prconfirm_domain::case::{CaseCommand, CaseError, CaseEvent, PhotoState, Stage, StageName};
 use prconfirm_domain::values::{ActorId, Text};
@@ -346,7 +347,8 @@ async fn ecopr_document_numbers_are_unique(db: Database) {
     assert_ne!(number(a).await, number(b).await);
 }
 
-/// Writes an event row directly, as an older release of the service would have.
+/// Writes an event row directly, as an older release of the service would have (one that
+/// already chained its events: the row carries its link).
 pub async fn insert_raw(
     db: &Database,
     id: &str,
@@ -356,6 +358,34 @@ pub async fn insert_raw(
     payload: &Value,
     metadata: &Value,
 ) {
+    let prev = if sequence == 1 {
+        ChainHash::ZERO
+    } else {
+        stored_link(db, id, sequence - 1).await.hash
+    };
+    let mut metadata = metadata.clone();
+    let hash = event_hash(
+        &prev,
+        &EventFields {
+            aggregate_type: "case",
+            aggregate_id: id,
+            sequence,
+            event_type,
+            event_version: version,
+            payload,
+            metadata: &metadata,
+        },
+    )
+    .unwrap();
+    stamp(
+        &mut metadata,
+        &StoredLink {
+            prev_hash: prev,
+            hash,
+        },
+    )
+    .unwrap();
+    let metadata = &metadata;
     const SQL: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
                        event_version, payload, metadata) VALUES ('case', $1, $2, $3, $4, $5, $6)";
     match db {

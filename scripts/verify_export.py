@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Re-verify an event export of prconfirm from the documented canonical form alone.
+
+    python3 scripts/verify_export.py EVENTS.jsonl [--checkpoints CHECKPOINTS.jsonl]
+
+EVENTS.jsonl comes from `prconfirm audit export --out EVENTS.jsonl` (one event per line).
+For every case: sequences run 1, 2, 3, ...; each prev_hash is the previous event's hash (64
+zeros for the first); each hash is SHA-256(prev_hash bytes || canonical event), where the
+canonical event is the canonical JSON of {aggregate_id, aggregate_type, event_type,
+event_version, metadata without hash and prev_hash, payload, sequence} (docs/audit.md).
+
+With --checkpoints (from `prconfirm audit checkpoints export`), also folds the running root
+over the events in feed order and compares each checkpoint's count and root. It does not
+check the Ed25519 signatures (the standard library has no Ed25519): `prconfirm audit verify`
+does, or any Ed25519 tool over the statement described in docs/audit.md.
+
+Exit status: 0 when everything verifies, 1 when something does not (the first bad event is
+named), 2 when the input cannot be read. Standard library only.
+"""
+
+import hashlib
+import json
+import sys
+
+ZERO = "0" * 64
+CHAIN_KEYS = ("hash", "prev_hash")
+
+
+class NotCanonical(Exception):
+    pass
+
+
+def refuse_float(text):
+    raise NotCanonical(f"non-integer number {text}")
+
+
+def parse_int(text):
+    if text == "-0":  # serde_json reads -0 as a float; the canonical form has none
+        refuse_float(text)
+    return int(text)
+
+
+def loads(line):
+    return json.loads(line, parse_float=refuse_float, parse_int=parse_int,
+                      parse_constant=refuse_float)
+
+
+def canonical(value):
+    """Sorted keys, no whitespace, UTF-8, escapes as serde_json writes them."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def event_hash(prev_hex, event):
+    metadata = {k: v for k, v in event["metadata"].items() if k not in CHAIN_KEYS}
+    body = {
+        "aggregate_id": event["aggregate_id"],
+        "aggregate_type": event["aggregate_type"],
+        "event_type": event["event_type"],
+        "event_version": event["event_version"],
+        "metadata": metadata,
+        "payload": event["payload"],
+        "sequence": event["sequence"],
+    }
+    return hashlib.sha256(bytes.fromhex(prev_hex) + canonical(body)).hexdigest()
+
+
+def is_hash(value):
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def check_case(events):
+    """The first problem of one case's events (sorted by sequence), or None."""
+    prev = ZERO
+    for expected, event in enumerate(events, start=1):
+        metadata = event["metadata"]
+        stored_prev, stored = metadata.get("prev_hash"), metadata.get("hash")
+        if not (is_hash(stored_prev) and is_hash(stored)):
+            return event, "missing_hash: no hash or prev_hash of 64 lowercase hex digits"
+        if event["sequence"] != expected:
+            return event, f"unexpected_sequence: expected {expected}"
+        if stored_prev != prev:
+            return event, f"broken_link: prev_hash {stored_prev} is not {prev}"
+        try:
+            computed = event_hash(stored_prev, event)
+        except (NotCanonical, UnicodeEncodeError, ValueError) as e:
+            return event, f"not_canonical: {e}"
+        if computed != stored:
+            return event, f"hash_mismatch: content hashes to {computed}, stored {stored}"
+        prev = stored
+    return None
+
+
+def cursor_key(text):
+    tx, position = text.split(".")
+    return int(tx), int(position)
+
+
+def check_checkpoints(events, path):
+    """The first checkpoint whose count or root differs from the export's, or None."""
+    with open(path, encoding="utf-8") as f:
+        checkpoints = [json.loads(line) for line in f if line.strip()]
+    checkpoints.sort(key=lambda c: cursor_key(c["cursor"]))
+    feed = sorted(events, key=lambda e: cursor_key(e["cursor"]))
+    root, count, at = bytes(32), 0, 0
+    for cp in checkpoints:
+        limit = cursor_key(cp["cursor"])
+        while at < len(feed) and cursor_key(feed[at]["cursor"]) <= limit:
+            root = hashlib.sha256(root + bytes.fromhex(feed[at]["metadata"].get("hash", ZERO))).digest()
+            count, at = count + 1, at + 1
+        if count != cp["count"] or root.hex() != cp["root"]:
+            return cp, count, root.hex()
+    return None
+
+
+def main(argv):
+    args = argv[1:]
+    checkpoints = None
+    if len(args) == 3 and args[1] == "--checkpoints":
+        checkpoints = args[2]
+        args = args[:1]
+    if len(args) != 1:
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    try:
+        with open(args[0], encoding="utf-8") as f:
+            events = [loads(line) for line in f if line.strip()]
+    except (OSError, ValueError, NotCanonical) as e:
+        print(f"cannot read {args[0]}: {e}", file=sys.stderr)
+        return 2
+
+    cases = {}
+    for event in events:
+        cases.setdefault((event["aggregate_type"], event["aggregate_id"]), []).append(event)
+    problems = []
+    for case_events in cases.values():
+        case_events.sort(key=lambda e: e["sequence"])
+        problem = check_case(case_events)
+        if problem:
+            problems.append(problem)
+    if problems:
+        event, reason = min(problems, key=lambda p: p[0]["position"])
+        print(f"FAILED: {len(problems)} of {len(cases)} cases have a bad event; the first: "
+              f"case {event['aggregate_id']} sequence {event['sequence']} "
+              f"position {event['position']}: {reason}")
+        return 1
+    if checkpoints:
+        mismatch = check_checkpoints(events, checkpoints)
+        if mismatch:
+            cp, count, root = mismatch
+            print(f"FAILED: checkpoint {cp['count']} at {cp['cursor']} (root {cp['root']}): "
+                  f"the export holds {count} events there, root {root}")
+            return 1
+    print(f"verified {len(events)} events in {len(cases)} cases"
+          + (" and the checkpoints' counts and roots" if checkpoints else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
