@@ -4,6 +4,10 @@
 //! Depends on sqlx only. `commands`, `projections` and `api` all open storage through
 //! [`Database`], so that pool settings (durability, timeouts) are decided once, here.
 
+mod cursor;
+
+pub use cursor::{BadCursor, FeedCursor};
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;

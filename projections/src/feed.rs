@@ -8,53 +8,13 @@
 //! has ended, so no such row can still appear) and orders by `(tx, position)`. SQLite has one
 //! writer at a time, so position order is commit order.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use prconfirm_domain::case::upcast;
 use prconfirm_migrations::Database;
 use serde_json::Value;
 use sqlx::Row;
 
-/// Where a reader stands in the feed: after the event written by transaction `tx` at
-/// `position`. On SQLite `tx` is always 0. Printed as `tx.position`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FeedCursor {
-    pub tx: u64,
-    pub position: i64,
-}
-
-impl FeedCursor {
-    /// The cursor before the first event.
-    pub const START: Self = Self { tx: 0, position: 0 };
-}
-
-impl fmt::Display for FeedCursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.tx, self.position)
-    }
-}
-
-/// A cursor that is not of the form `tx.position`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a feed cursor looks like 0.0 (transaction.position)")]
-pub struct BadCursor;
-
-impl FromStr for FeedCursor {
-    type Err = BadCursor;
-    fn from_str(s: &str) -> Result<Self, BadCursor> {
-        let (tx, position) = s.split_once('.').ok_or(BadCursor)?;
-        let cursor = Self {
-            tx: tx.parse().map_err(|_| BadCursor)?,
-            position: position.parse().map_err(|_| BadCursor)?,
-        };
-        if cursor.position < 0 {
-            return Err(BadCursor);
-        }
-        Ok(cursor)
-    }
-}
+pub use prconfirm_migrations::{BadCursor, FeedCursor};
 
 /// One event as the feed delivers it, its payload upcast to the current shape.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,72 +20,13 @@ mod repository;
 mod rows;
 pub mod verify;
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 pub use chain::ChainHash;
 pub use checkpoint::{take_checkpoint, Checkpoint};
 pub use keys::{AuditKey, KeyError};
 pub use repository::{ChainError, ChainedRepository};
 pub use verify::{verify, Finding, Progress, Reason, Report};
 
-/// A place in the global feed: after the event written by transaction `tx` at `position`
-/// (`tx` is 0 on SQLite). The feed's order is `(tx, position)` and its prefix up to a cursor
-/// never changes once the cursor was handed out (see `projections::feed`). Printed as
-/// `tx.position`, like the feed's own cursor.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cursor {
-    pub tx: u64,
-    pub position: i64,
-}
-
-impl Cursor {
-    /// Before the first event.
-    pub const START: Self = Self { tx: 0, position: 0 };
-}
-
-impl fmt::Display for Cursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.tx, self.position)
-    }
-}
-
-/// A cursor that is not of the form `tx.position`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a cursor looks like 0.0 (transaction.position)")]
-pub struct BadCursor;
-
-impl FromStr for Cursor {
-    type Err = BadCursor;
-    fn from_str(s: &str) -> Result<Self, BadCursor> {
-        let (tx, position) = s.split_once('.').ok_or(BadCursor)?;
-        let cursor = Self {
-            tx: tx.parse().map_err(|_| BadCursor)?,
-            position: position.parse().map_err(|_| BadCursor)?,
-        };
-        // One spelling per cursor: no sign, no leading zeros, no negative position.
-        if cursor.position < 0 || cursor.to_string() != s {
-            return Err(BadCursor);
-        }
-        Ok(cursor)
-    }
-}
-
-impl Serialize for Cursor {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Cursor {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
+pub use prconfirm_migrations::{BadCursor, FeedCursor as Cursor};
 
 /// A failure of an audit operation (as opposed to a finding about the log, which
 /// [`verify()`] reports in its [`Report`]).
