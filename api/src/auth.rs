@@ -12,7 +12,7 @@ use prconfirm_domain::values::ActorId;
 
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
-use crate::request::correlation_id;
+use crate::request::meta_for;
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -81,10 +81,7 @@ impl Caller {
     /// Event metadata for a command this caller sends.
     pub fn meta(&self) -> Result<RequestMeta, ApiError> {
         let id = ActorId::parse(&self.0.username).map_err(|_| ApiError::Internal)?;
-        let mut meta = RequestMeta::new(Actor::new(id, self.0.role));
-        if let Some(c) = correlation_id() {
-            meta.correlation_id = c;
-        }
+        let mut meta = meta_for(Actor::new(id, self.0.role));
         if let Some(k) = &self.1 {
             meta.idempotency_key = Some(k.key.clone());
             meta.request_hash = Some(k.request_hash.clone());

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
 use crate::error::{storage, ApiError};
-use crate::routes::command_answer;
+use crate::routes::{command_answer, document_number, photo_quality};
 use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -130,21 +130,15 @@ async fn replay(
     let extra = match route {
         "/v1/cases" => json!({ "case_id": case_id }),
         "/v1/cases/{id}/approval" => {
-            json!({ "document_number": committed.events.iter().find_map(|e| match e {
-            CaseEvent::EcoprIssued { document_number, .. } => Some(document_number.to_string()),
-            _ => None,
-        }) })
+            json!({ "document_number": document_number(&committed.events) })
         }
-        "/v1/my/case/photo" => json!({ "quality": committed.events.iter().find_map(|e| match e {
-            CaseEvent::PhotoUploaded { photo, .. } => Some(json!({
-                "format": photo.format(),
-                "width": photo.dimensions().0,
-                "height": photo.dimensions().1,
-                "bytes": photo.bytes(),
-                "flags": [],
-            })),
-            _ => None,
-        }) }),
+        "/v1/my/case/photo" => {
+            let quality = committed.events.iter().find_map(|e| match e {
+                CaseEvent::PhotoUploaded { photo, .. } => Some(photo_quality(photo)),
+                _ => None,
+            });
+            json!({ "quality": quality })
+        }
         _ => json!({}),
     };
     let mut response = command_answer(&committed, extra);

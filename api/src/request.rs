@@ -20,6 +20,15 @@ pub fn correlation_id() -> Option<Uuid> {
     CORRELATION_ID.try_with(|id| *id).ok()
 }
 
+/// Event metadata for a command `actor` sends in the current request.
+pub fn meta_for(actor: prconfirm_commands::Actor) -> prconfirm_commands::RequestMeta {
+    let mut meta = prconfirm_commands::RequestMeta::new(actor);
+    if let Some(c) = correlation_id() {
+        meta.correlation_id = c;
+    }
+    meta
+}
+
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps every request: correlation id, security headers, one log line.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use prconfirm_commands::accounts::Accounts;
 use prconfirm_commands::photo::BlobStore;
-use prconfirm_commands::{Actor, CaseService, RequestMeta};
+use prconfirm_commands::{Actor, CaseService};
 use prconfirm_domain::case::{CaseCommand, CaseFile, StageName};
 use prconfirm_domain::values::ActorId;
 use prconfirm_migrations::Database;
@@ -90,10 +90,7 @@ impl AppState {
         .await
         .map_err(mail_error)?;
         let username = ActorId::parse(&issued.username).map_err(|_| ApiError::Internal)?;
-        let mut meta = RequestMeta::new(Actor::system());
-        if let Some(c) = crate::request::correlation_id() {
-            meta.correlation_id = c;
-        }
+        let meta = crate::request::meta_for(Actor::system());
         self.cases
             .execute(
                 case_id,

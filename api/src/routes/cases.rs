@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use prconfirm_domain::case::{CaseCommand, CaseEvent, CaseFile, PhotoState, ReturnReason, Stage};
+use prconfirm_domain::case::{CaseCommand, CaseFile, PhotoState, ReturnReason, Stage};
 use prconfirm_domain::values::{
     ApplicationNumber, DateOfBirth, Email, ImageFormat, Language, PersonName, Text, Uci,
 };
@@ -101,9 +101,7 @@ async fn run(
     headers: &HeaderMap,
     command: CaseCommand,
 ) -> Result<Response, ApiError> {
-    let mut meta = caller.meta()?;
-    meta.expected_version = if_match(headers)?;
-    let committed = state.cases.execute(id, command, &meta).await?;
+    let committed = super::execute(state, caller, id, headers, command).await?;
     Ok(command_answer(&committed, json!({})))
 }
 
@@ -203,12 +201,7 @@ async fn approval(
     let mut meta = caller.meta()?;
     meta.expected_version = if_match(&headers)?;
     let committed = state.cases.grant(&id, &meta).await?;
-    let document_number = committed.events.iter().find_map(|e| match e {
-        CaseEvent::EcoprIssued {
-            document_number, ..
-        } => Some(document_number.to_string()),
-        _ => None,
-    });
+    let document_number = super::document_number(&committed.events);
     Ok(command_answer(
         &committed,
         json!({ "document_number": document_number }),

@@ -10,7 +10,7 @@ use prconfirm_domain::values::ActorId;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::request::correlation_id;
+use crate::request::meta_for;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -21,11 +21,7 @@ pub fn router() -> Router<AppState> {
 
 fn invitee() -> Result<RequestMeta, ApiError> {
     let id = ActorId::parse("invitee").map_err(|_| ApiError::Internal)?;
-    let mut meta = RequestMeta::new(Actor::new(id, ActorRole::Invitee));
-    if let Some(c) = correlation_id() {
-        meta.correlation_id = c;
-    }
-    Ok(meta)
+    Ok(meta_for(Actor::new(id, ActorRole::Invitee)))
 }
 
 async fn case_for(state: &AppState, code: &str) -> Result<String, ApiError> {

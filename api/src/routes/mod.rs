@@ -14,6 +14,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{middleware, Json, Router};
 use prconfirm_commands::Committed;
+use prconfirm_domain::case::{CaseCommand, CaseEvent};
+use prconfirm_domain::values::PhotoRef;
+
+use crate::auth::Caller;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -71,6 +75,40 @@ pub fn command_answer(committed: &Committed, extra: serde_json::Value) -> Respon
     let mut response = (StatusCode::OK, Json(body)).into_response();
     set_etag(response.headers_mut(), committed.version);
     response
+}
+
+/// The eCoPR number a grant issued, for the approval's answer.
+pub fn document_number(events: &[CaseEvent]) -> Option<String> {
+    events.iter().find_map(|e| match e {
+        CaseEvent::EcoprIssued {
+            document_number, ..
+        } => Some(document_number.to_string()),
+        _ => None,
+    })
+}
+
+/// What the upload's answer says about a stored photo.
+pub fn photo_quality(photo: &PhotoRef) -> serde_json::Value {
+    json!({
+        "format": photo.format(),
+        "width": photo.dimensions().0,
+        "height": photo.dimensions().1,
+        "bytes": photo.bytes(),
+        "flags": [],
+    })
+}
+
+/// Runs a command for `caller` on `case_id`, honouring `If-Match`, and answers `{version}`.
+pub async fn execute(
+    state: &AppState,
+    caller: &Caller,
+    case_id: &str,
+    headers: &HeaderMap,
+    command: CaseCommand,
+) -> Result<Committed, ApiError> {
+    let mut meta = caller.meta()?;
+    meta.expected_version = if_match(headers)?;
+    Ok(state.cases.execute(case_id, command, &meta).await?)
 }
 
 pub fn set_etag(headers: &mut HeaderMap, version: u64) {

@@ -86,12 +86,7 @@ async fn run(
     headers: &HeaderMap,
     command: CaseCommand,
 ) -> Result<Response, ApiError> {
-    let mut meta = caller.meta()?;
-    meta.expected_version = if_match(headers)?;
-    let committed = state
-        .cases
-        .execute(caller.case_id()?, command, &meta)
-        .await?;
+    let committed = super::execute(state, caller, caller.case_id()?, headers, command).await?;
     Ok(command_answer(&committed, json!({})))
 }
 
