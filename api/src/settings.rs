@@ -93,12 +93,83 @@ pub struct Settings {
     )]
     pub audit_checkpoint_secs: u64,
 
+    /// Hours a photo may wait for review before its task is overdue (the service standard).
+    #[arg(
+        long,
+        env = "PRCONFIRM_STANDARD_PHOTO_REVIEW_HOURS",
+        default_value_t = 48,
+        global = true
+    )]
+    pub standard_photo_review_hours: i64,
+
+    /// Hours a case ready for the final review may wait before it is overdue.
+    #[arg(
+        long,
+        env = "PRCONFIRM_STANDARD_FINAL_REVIEW_HOURS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub standard_final_review_hours: i64,
+
+    /// Hours after an invitation's answer date within which an officer should close it.
+    #[arg(
+        long,
+        env = "PRCONFIRM_STANDARD_STALE_INVITATION_HOURS",
+        default_value_t = 72,
+        global = true
+    )]
+    pub standard_stale_invitation_hours: i64,
+
+    /// Hours an eCoPR amendment request may wait before it is overdue.
+    #[arg(
+        long,
+        env = "PRCONFIRM_STANDARD_AMENDMENT_HOURS",
+        default_value_t = 240,
+        global = true
+    )]
+    pub standard_amendment_hours: i64,
+
+    /// Events per projection batch.
+    #[arg(
+        long,
+        env = "PRCONFIRM_PROJECTION_BATCH",
+        default_value_t = 500,
+        global = true
+    )]
+    pub projection_batch: u32,
+
+    /// Longest a read with `?min_version=` waits for the view to reach that version, in
+    /// milliseconds, before answering 503.
+    #[arg(
+        long,
+        env = "PRCONFIRM_MIN_VERSION_WAIT_MS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub min_version_wait_ms: u64,
+
     /// Log line format.
     #[arg(long, env = "PRCONFIRM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 }
 
 impl Settings {
+    /// The service standards of the officers' tasks.
+    pub fn service_standards(&self) -> prconfirm_projections::models::ServiceStandards {
+        let h = chrono::Duration::hours;
+        prconfirm_projections::models::ServiceStandards {
+            photo_review: h(self.standard_photo_review_hours),
+            final_review: h(self.standard_final_review_hours),
+            stale_invitation: h(self.standard_stale_invitation_hours),
+            amendment_request: h(self.standard_amendment_hours),
+        }
+    }
+
+    /// The read models this service keeps.
+    pub fn read_models(&self) -> Vec<prconfirm_projections::models::ReadModel> {
+        prconfirm_projections::models::ReadModel::all(self.service_standards())
+    }
+
     /// Where the audit signing key lives.
     pub fn audit_key_path(&self) -> PathBuf {
         self.audit_key

@@ -12,6 +12,7 @@ use prconfirm_commands::photo::BlobStore;
 use prconfirm_commands::{CaseService, ServiceSettings, SystemClock};
 use prconfirm_migrations::Database;
 use prconfirm_projections::mail;
+use prconfirm_projections::runner::{Runner, RunnerSettings, Signals};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -63,6 +64,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         clock.clone(),
     );
     let accounts = Accounts::new(db.clone(), PasswordHasherPool::new()?, clock);
+    let projections = Signals::new(service.appended());
     Ok(AppState {
         db,
         cases: Arc::new(service),
@@ -73,9 +75,11 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
                 settings.temporary_password_hours,
             ),
             mail_dir: settings.data_dir.join("mail"),
+            min_version_wait: Duration::from_millis(settings.min_version_wait_ms),
         }),
         mail_wakeup: Arc::new(Notify::new()),
         blobs: BlobStore::new(settings.data_dir.join("blobs")),
+        projections,
     })
 }
 
@@ -129,12 +133,23 @@ pub async fn serve_on(
     let state = state(settings, db)?;
     routes::prometheus();
     let mail_task = tokio::spawn(run_mail(state.clone()));
+    let runner = Runner::new(
+        state.db.clone(),
+        settings.read_models(),
+        RunnerSettings {
+            batch: settings.projection_batch,
+        },
+        state.projections.clone(),
+    );
+    let projection_task = tokio::spawn(runner.run());
     let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP");
     mail_task.abort();
+    // A batch cut short rolls back; its events are applied again by whoever runs next.
+    projection_task.abort();
     if let Some(task) = checkpoints {
         // At worst this drops a checkpoint half taken: its transaction rolls back.
         task.abort();

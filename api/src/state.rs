@@ -11,6 +11,7 @@ use prconfirm_domain::case::{CaseCommand, CaseFile, StageName};
 use prconfirm_domain::values::ActorId;
 use prconfirm_migrations::Database;
 use prconfirm_projections::mail::{self, SecretKind};
+use prconfirm_projections::runner::Signals;
 use tokio::sync::Notify;
 
 use crate::error::ApiError;
@@ -24,6 +25,8 @@ pub struct ApiSettings {
     pub temporary_password_valid_for: Duration,
     /// Where `.eml` files go when no SMTP server is configured.
     pub mail_dir: PathBuf,
+    /// Longest a read waits for a view to reach a `min_version`.
+    pub min_version_wait: std::time::Duration,
 }
 
 /// Shared, cheaply cloned application state.
@@ -37,6 +40,8 @@ pub struct AppState {
     pub mail_wakeup: Arc<Notify>,
     /// Photos, content-addressed.
     pub blobs: BlobStore,
+    /// The projection runner's signals and health.
+    pub projections: Signals,
 }
 
 impl AppState {

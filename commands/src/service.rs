@@ -136,6 +136,8 @@ pub struct CaseService {
     observer: Arc<CommitObserver>,
     clock: Arc<dyn Clock>,
     db: Database,
+    /// Bumped after every commit that appended events, for in-process readers of the feed.
+    appended: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for CaseService {
@@ -184,7 +186,13 @@ impl CaseService {
             observer,
             clock,
             db,
+            appended: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A signal that changes after every commit that appended events (in this process).
+    pub fn appended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     pub fn clock(&self) -> &dyn Clock {
@@ -278,7 +286,10 @@ impl CaseService {
         .increment(1);
         outcome?;
         let (version, events) = match committed {
-            Some(c) => c,
+            Some(c) => {
+                self.appended.send_modify(|n| *n = n.wrapping_add(1));
+                c
+            }
             // Nothing to commit (no events): the case is as it was.
             None => (self.load_required(case_id).await?.version, Vec::new()),
         };

@@ -371,6 +371,13 @@ fn replay(events: &[CaseEvent]) -> Case {
 
 /// The history's invariants, checked after every step.
 fn check_history(events: &[CaseEvent]) -> Result<(), TestCaseError> {
+    // What readers that keep only the stage compute agrees with the aggregate.
+    let mut case = Case::default();
+    for e in events {
+        let expected = e.stage_after(case.stage.name());
+        case.apply(e.clone());
+        prop_assert_eq!(expected, case.stage.name(), "stage after {}", e.name());
+    }
     let issued: Vec<usize> = events
         .iter()
         .enumerate()

@@ -11,6 +11,8 @@
 use chrono::{DateTime, Utc};
 use prconfirm_domain::case::upcast;
 use prconfirm_migrations::Database;
+
+use crate::store::Conn;
 use serde_json::Value;
 use sqlx::Row;
 
@@ -76,11 +78,33 @@ pub async fn read_feed(
 ) -> Result<Vec<FeedEvent>, FeedError> {
     match db {
         Database::Postgres(pool) => {
+            let mut c = pool.acquire().await?;
+            read_feed_on(&mut Conn::Pg(&mut c), after, limit).await
+        }
+        Database::Sqlite(pool) => {
+            let mut c = pool.acquire().await?;
+            read_feed_on(&mut Conn::Sqlite(&mut c), after, limit).await
+        }
+    }
+}
+
+/// [`read_feed`] on a given connection, so that a reader can read and record what it read
+/// in one transaction.
+///
+/// # Errors
+/// As [`read_feed`].
+pub async fn read_feed_on(
+    conn: &mut Conn<'_>,
+    after: FeedCursor,
+    limit: u32,
+) -> Result<Vec<FeedEvent>, FeedError> {
+    match conn {
+        Conn::Pg(c) => {
             let rows = sqlx::query(PG_FEED)
                 .bind(after.tx.to_string())
                 .bind(after.position)
                 .bind(i64::from(limit))
-                .fetch_all(pool)
+                .fetch_all(&mut **c)
                 .await?;
             rows.iter()
                 .map(|row| {
@@ -96,11 +120,11 @@ pub async fn read_feed(
                 })
                 .collect()
         }
-        Database::Sqlite(pool) => {
+        Conn::Sqlite(c) => {
             let rows = sqlx::query(SQLITE_FEED)
                 .bind(after.position)
                 .bind(i64::from(limit))
-                .fetch_all(pool)
+                .fetch_all(&mut **c)
                 .await?;
             rows.iter()
                 .map(|row| {

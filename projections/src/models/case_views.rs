@@ -1,0 +1,277 @@
+//! `case_views`: the applicant's status (`case_status`) and the officers' work queue
+//! (`officer_queue`), both derived from one per-case state: the case as the domain's own
+//! `apply` builds it, plus the open task. Keeping the domain's fold means the views cannot
+//! drift from the rules; keeping both tables in one projection means one state per case.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use prconfirm_domain::case::{Case, CaseEvent, PhotoState, Stage};
+use serde::{Deserialize, Serialize};
+
+use super::{fold_cases, ApplyError, Decoded, Table};
+use crate::store::{self, Conn, Kind, OnConflict, Shape, Value};
+
+/// How long each kind of task may wait before it is overdue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceStandards {
+    pub photo_review: Duration,
+    pub final_review: Duration,
+    pub stale_invitation: Duration,
+    pub amendment_request: Duration,
+}
+
+impl Default for ServiceStandards {
+    fn default() -> Self {
+        Self {
+            photo_review: Duration::days(2),
+            final_review: Duration::days(5),
+            stale_invitation: Duration::days(3),
+            amendment_request: Duration::days(10),
+        }
+    }
+}
+
+/// An officer's task on a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A photo waits for an officer's decision.
+    PhotoReview,
+    /// Presence, address and an accepted photo: PR can be granted.
+    FinalReview,
+    /// The invitation's answer date has passed with no answer (due: expire and refer).
+    StaleInvitation,
+    /// The applicant asked for a correction of the eCoPR.
+    AmendmentRequest,
+}
+
+impl TaskKind {
+    pub const ALL: [Self; 4] = [
+        Self::PhotoReview,
+        Self::FinalReview,
+        Self::StaleInvitation,
+        Self::AmendmentRequest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PhotoReview => "photo_review",
+            Self::FinalReview => "final_review",
+            Self::StaleInvitation => "stale_invitation",
+            Self::AmendmentRequest => "amendment_request",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// The open task of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub kind: TaskKind,
+    pub waiting_since: DateTime<Utc>,
+    pub due_by: DateTime<Utc>,
+}
+
+/// What the projection keeps per case (the `state` column of `case_status`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaseViewState {
+    pub case: Case,
+    pub task: Option<Task>,
+    /// When the last event happened.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When the eCoPR in force was issued (the download window runs from here).
+    pub ecopr_issued_at: Option<DateTime<Utc>>,
+    /// When the photo in review was uploaded.
+    pub photo_uploaded_at: Option<DateTime<Utc>>,
+}
+
+/// The task a case needs now, keeping its start if it is the task it already had.
+fn task_after(
+    state: &CaseViewState,
+    at: DateTime<Utc>,
+    standards: &ServiceStandards,
+) -> Option<Task> {
+    let (kind, started, standard) = match &state.case.stage {
+        Stage::Invited { respond_by } => (
+            TaskKind::StaleInvitation,
+            *respond_by,
+            standards.stale_invitation,
+        ),
+        Stage::Confirming(p) => match &p.photo {
+            PhotoState::AwaitingReview(_) => (
+                TaskKind::PhotoReview,
+                state.photo_uploaded_at.unwrap_or(at),
+                standards.photo_review,
+            ),
+            PhotoState::Accepted(_) if Case::missing_for_approval(p).is_empty() => {
+                (TaskKind::FinalReview, at, standards.final_review)
+            }
+            _ => return None,
+        },
+        Stage::PrGranted(g) | Stage::CardOrdered(g) | Stage::CardMailed(g)
+            if g.amendment_requested.is_some() =>
+        {
+            (TaskKind::AmendmentRequest, at, standards.amendment_request)
+        }
+        _ => return None,
+    };
+    match state.task {
+        Some(task) if task.kind == kind => Some(task),
+        _ => Some(Task {
+            kind,
+            waiting_since: started,
+            due_by: started + standard,
+        }),
+    }
+}
+
+/// Applies one event to a case's state.
+pub fn step(state: &mut CaseViewState, event: &CaseEvent, standards: &ServiceStandards) {
+    let at = event.at();
+    match event {
+        CaseEvent::PhotoUploaded { .. } => state.photo_uploaded_at = Some(at),
+        CaseEvent::EcoprIssued { .. } | CaseEvent::EcoprAmended { .. } => {
+            state.ecopr_issued_at = Some(at);
+        }
+        _ => {}
+    }
+    state.case.apply_event(event.clone());
+    state.updated_at = Some(at);
+    state.task = task_after(state, at, standards);
+}
+
+pub(super) const TABLES: &[Table] = &[
+    Table {
+        base: "case_status",
+        ddl: &[
+            "CREATE TABLE {t} (
+                case_id            TEXT   NOT NULL PRIMARY KEY,
+                seq                BIGINT NOT NULL,
+                state              TEXT   NOT NULL,
+                stage              TEXT   NOT NULL,
+                application_number TEXT,
+                uci                TEXT,
+                updated_at         BIGINT NOT NULL
+            )",
+            "CREATE INDEX {t}_by_application ON {t} (application_number, case_id)",
+            "CREATE INDEX {t}_by_uci ON {t} (uci, case_id)",
+            "CREATE INDEX {t}_by_stage ON {t} (stage, case_id)",
+        ],
+        analysts: false,
+    },
+    Table {
+        base: "officer_queue",
+        ddl: &[
+            "CREATE TABLE {t} (
+                case_id       TEXT   NOT NULL PRIMARY KEY,
+                seq           BIGINT NOT NULL,
+                task          TEXT   NOT NULL,
+                waiting_since BIGINT NOT NULL,
+                due_by        BIGINT NOT NULL,
+                claimed_by    TEXT,
+                claim_until   BIGINT,
+                flags         TEXT   NOT NULL
+            )",
+            "CREATE INDEX {t}_by_due ON {t} (due_by, case_id)",
+            "CREATE INDEX {t}_by_task ON {t} (task, due_by, case_id)",
+            "CREATE INDEX {t}_by_claim ON {t} (claimed_by, due_by, case_id)",
+        ],
+        analysts: false,
+    },
+];
+
+const STATUS: Shape = Shape {
+    columns: &[
+        ("case_id", Kind::Text),
+        ("seq", Kind::Int),
+        ("state", Kind::Text),
+        ("stage", Kind::Text),
+        ("application_number", Kind::Text),
+        ("uci", Kind::Text),
+        ("updated_at", Kind::Int),
+    ],
+    key_len: 1,
+};
+
+const QUEUE: Shape = Shape {
+    columns: &[
+        ("case_id", Kind::Text),
+        ("seq", Kind::Int),
+        ("task", Kind::Text),
+        ("waiting_since", Kind::Int),
+        ("due_by", Kind::Int),
+        ("claimed_by", Kind::Text),
+        ("claim_until", Kind::Int),
+        ("flags", Kind::Text),
+    ],
+    key_len: 1,
+};
+
+/// The photo quality flags officers see beside a task.
+fn flags(state: &CaseViewState) -> Vec<String> {
+    let _ = state;
+    Vec::new()
+}
+
+pub(super) async fn apply(
+    conn: &mut Conn<'_>,
+    generation: i64,
+    events: &[Decoded],
+    standards: &ServiceStandards,
+) -> Result<(), ApplyError> {
+    let status_table = format!("case_status_g{generation}");
+    let queue_table = format!("officer_queue_g{generation}");
+    let touched = fold_cases(conn, &status_table, events, |s: &mut CaseViewState, e| {
+        step(s, &e.event, standards);
+    })
+    .await?;
+    let mut status_rows = Vec::with_capacity(touched.len());
+    let mut queue_rows = Vec::new();
+    let mut closed: HashMap<&str, ()> = HashMap::new();
+    for (case_id, seq, state) in &touched {
+        let file = state.case.file.as_ref();
+        status_rows.push(vec![
+            Value::from(case_id.as_str()),
+            Value::from(*seq),
+            Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
+            Value::from(state.case.stage.name().as_str()),
+            Value::from(file.map(|f| f.application_number.as_str().to_owned())),
+            Value::from(file.map(|f| f.uci.as_str().to_owned())),
+            Value::from(state.updated_at.map_or(0, |t| t.timestamp_millis())),
+        ]);
+        match state.task {
+            Some(task) => {
+                let claim = state.case.claim.as_ref();
+                queue_rows.push(vec![
+                    Value::from(case_id.as_str()),
+                    Value::from(*seq),
+                    Value::from(task.kind.as_str()),
+                    Value::from(task.waiting_since.timestamp_millis()),
+                    Value::from(task.due_by.timestamp_millis()),
+                    Value::from(claim.map(|c| c.holder.as_str().to_owned())),
+                    Value::from(claim.map(|c| c.until.timestamp_millis())),
+                    Value::from(serde_json::to_string(&flags(state)).map_err(ApplyError::Encode)?),
+                ]);
+            }
+            None => {
+                closed.insert(case_id.as_str(), ());
+            }
+        }
+    }
+    store::upsert(
+        conn,
+        &status_table,
+        STATUS,
+        OnConflict::Replace,
+        &status_rows,
+    )
+    .await?;
+    store::upsert(conn, &queue_table, QUEUE, OnConflict::Replace, &queue_rows).await?;
+    let closed: Vec<&str> = closed.into_keys().collect();
+    store::delete_cases(conn, &queue_table, &closed).await?;
+    Ok(())
+}
