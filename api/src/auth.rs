@@ -28,6 +28,7 @@ pub enum Access {
 
 const OFFICER: Access = Access::Roles(&[ActorRole::Officer]);
 const APPLICANT: Access = Access::Roles(&[ActorRole::Applicant]);
+const ANALYST: Access = Access::Roles(&[ActorRole::Analyst]);
 
 /// Every route and who may call it. A route missing here answers 403 to everyone.
 pub const ACCESS: &[(Method, &str, Access)] = &[
@@ -62,6 +63,14 @@ pub const ACCESS: &[(Method, &str, Access)] = &[
     (Method::POST, "/v1/cases/{id}/approval", OFFICER),
     (Method::POST, "/v1/cases/{id}/referral", OFFICER),
     (Method::POST, "/v1/cases/{id}/withdrawal", OFFICER),
+    // Served from the projections.
+    (Method::GET, "/v1/queue", OFFICER),
+    (Method::GET, "/v1/cases", OFFICER),
+    (Method::GET, "/v1/stats/funnel", ANALYST),
+    (Method::GET, "/v1/stats/durations", ANALYST),
+    (Method::GET, "/v1/stats/photo-returns", ANALYST),
+    (Method::GET, "/v1/stats/daily", ANALYST),
+    (Method::GET, "/v1/stats/officers", ANALYST),
 ];
 
 /// Who may call `method path` (a route template), by the table.

@@ -1,4 +1,5 @@
-//! The command line: `prconfirm serve`, `migrate`, `staff add`, `audit ...`.
+//! The command line: `prconfirm serve`, `migrate`, `staff add`, `audit ...`,
+//! `projections ...`.
 
 use clap::{Parser, Subcommand};
 
@@ -9,6 +10,7 @@ use prconfirm_commands::{ActorRole, SystemClock};
 use prconfirm_domain::values::ActorId;
 
 use crate::audit::{self, AuditCommand};
+use crate::projections_cli::{self, ProjectionsCommand};
 use crate::settings::{LogFormat, Settings};
 use crate::startup;
 
@@ -36,6 +38,9 @@ pub enum Command {
     /// Verify the tamper-evident log, export it, sign and export checkpoints.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Inspect and rebuild the read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,5 +130,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(command) => audit::run(&cli.settings, command).await,
+        Command::Projections(command) => projections_cli::run(&cli.settings, command).await,
     }
 }

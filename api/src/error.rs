@@ -64,6 +64,9 @@ pub enum ApiError {
     /// 503: storage is unreachable or slow; retry shortly.
     #[error("the service is briefly unavailable")]
     Unavailable,
+    /// 503: a read asked for `min_version` and the view did not reach it in time.
+    #[error("the view has not yet caught up with version {0}; retry shortly")]
+    ViewBehind(u64),
     /// 500: a bug or a corrupt store; the cause is logged, never shown.
     #[error("internal error")]
     Internal,
@@ -84,7 +87,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::ViewBehind(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +110,7 @@ impl ApiError {
             Self::Invalid { code, .. } => code,
             Self::TooManyAttempts(_) => "too_many_attempts",
             Self::Unavailable => "unavailable",
+            Self::ViewBehind(_) => "view_behind",
             Self::Internal => "internal",
         }
     }
@@ -157,7 +161,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         let retry = match self {
-            Self::Unavailable => Some(RETRY_AFTER_SECS),
+            Self::Unavailable | Self::ViewBehind(_) => Some(RETRY_AFTER_SECS),
             Self::TooManyAttempts(s) => Some(s),
             _ => None,
         };
@@ -221,6 +225,18 @@ impl From<AccountError> for ApiError {
             AccountError::Storage(cause) => storage(cause),
             AccountError::Hashing(cause) => {
                 tracing::error!(error = %cause, "password hashing failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<prconfirm_projections::reads::ReadError> for ApiError {
+    fn from(e: prconfirm_projections::reads::ReadError) -> Self {
+        match e {
+            prconfirm_projections::reads::ReadError::Database(cause) => storage(cause),
+            other => {
+                tracing::error!(error = %other, "view read failed");
                 Self::Internal
             }
         }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;
+pub mod projections_cli;
 pub mod request;
 pub mod routes;
 pub mod settings;

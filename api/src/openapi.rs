@@ -185,11 +185,16 @@ pub struct PhotoStatus {
     /// missing, in_review, returned, accepted.
     status: String,
     return_reason: Option<ReturnReason>,
+    return_note: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct EcoprStatus {
+    /// Issued and still within its download window.
     available: bool,
+    document_number: Option<String>,
+    issued_on: Option<NaiveDate>,
+    /// Last day the portal serves the document.
     download_by: Option<NaiveDate>,
 }
 
@@ -198,7 +203,10 @@ pub struct EcoprStatus {
 pub struct CaseStatus {
     case_id: String,
     stage: String,
+    /// What to do next, as a code (`declare_presence`, `upload_photo`, ...).
     next_step: String,
+    /// The same in plain words, in the applicant's language.
+    next_step_text: String,
     photo: PhotoStatus,
     ecopr: EcoprStatus,
     version: u64,
@@ -218,6 +226,122 @@ pub struct CaseView {
 pub struct Health {
     status: String,
 }
+
+/// An open task in the officers' queue.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct QueueItem {
+    case_id: String,
+    /// `photo_review`, `final_review`, `stale_invitation`, `amendment_request`.
+    task: String,
+    waiting_since: DateTime<Utc>,
+    due_by: DateTime<Utc>,
+    /// The officer holding the case, while the lease runs.
+    claimed_by: Option<String>,
+    claim_until: Option<DateTime<Utc>>,
+    /// Photo quality flags, named like the return reasons.
+    flags: Vec<String>,
+    /// The case's version this row reflects.
+    version: i64,
+}
+
+/// A case found by a search.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FoundCase {
+    case_id: String,
+    stage: String,
+    application_number: Option<String>,
+    uci: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    version: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunnelRow {
+    stage: String,
+    cases: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DurationRow {
+    stage: String,
+    /// Cases that have left the stage.
+    completed: i64,
+    median_hours: f64,
+    p90_hours: f64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ReasonRow {
+    reason: String,
+    returns: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PhotoReturns {
+    uploaded: i64,
+    accepted: i64,
+    returned: i64,
+    /// returned / (accepted + returned).
+    return_rate: f64,
+    reasons: Vec<ReasonRow>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DailyRow {
+    day: NaiveDate,
+    kind: String,
+    events: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DecisionRow {
+    officer: String,
+    decision: String,
+    decisions: i64,
+}
+
+#[utoipa::path(get, path = "/v1/queue", tag = "officers", security(("bearer" = [])),
+    params(
+        ("task" = Option<String>, Query, description = "photo_review, final_review, stale_invitation, amendment_request"),
+        ("claimed" = Option<bool>, Query, description = "true: lease running; false: free"),
+        ("claimed_by" = Option<String>, Query, description = "only this officer's cases"),
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("cursor" = Option<String>, Query, description = "from the previous page's Next-Cursor"),
+        ("case_id" = Option<String>, Query, description = "with min_version: the case to wait for"),
+        ("min_version" = Option<u64>, Query, description = "wait until the view reflects this version of case_id")),
+    responses((status = 200, body = Vec<QueueItem>,
+        headers(("Link" = String, description = "rel=next"), ("Next-Cursor" = String)))))]
+fn queue() {}
+
+#[utoipa::path(get, path = "/v1/cases", tag = "officers", security(("bearer" = [])),
+    params(("application_number" = Option<String>, Query), ("uci" = Option<String>, Query),
+        ("stage" = Option<String>, Query), ("limit" = Option<u32>, Query),
+        ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Vec<FoundCase>,
+        headers(("Link" = String, description = "rel=next"), ("Next-Cursor" = String)))))]
+fn search() {}
+
+#[utoipa::path(get, path = "/v1/stats/funnel", tag = "analysts", security(("bearer" = [])),
+    responses((status = 200, content((Vec<FunnelRow> = "application/json"), (String = "text/csv")))))]
+fn stats_funnel() {}
+
+#[utoipa::path(get, path = "/v1/stats/durations", tag = "analysts", security(("bearer" = [])),
+    responses((status = 200, content((Vec<DurationRow> = "application/json"), (String = "text/csv")))))]
+fn stats_durations() {}
+
+#[utoipa::path(get, path = "/v1/stats/photo-returns", tag = "analysts", security(("bearer" = [])),
+    responses((status = 200, body = PhotoReturns, description = "CSV: one line per reason")))]
+fn stats_photo_returns() {}
+
+#[utoipa::path(get, path = "/v1/stats/daily", tag = "analysts", security(("bearer" = [])),
+    params(("from" = Option<NaiveDate>, Query), ("to" = Option<NaiveDate>, Query)),
+    responses((status = 200, content((Vec<DailyRow> = "application/json"), (String = "text/csv")))))]
+fn stats_daily() {}
+
+#[utoipa::path(get, path = "/v1/stats/officers", tag = "analysts", security(("bearer" = [])),
+    responses((status = 200, content((Vec<DecisionRow> = "application/json"), (String = "text/csv")))))]
+fn stats_officers() {}
 
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, body = Health)))]
@@ -265,6 +389,7 @@ fn accept() {}
 fn decline() {}
 
 #[utoipa::path(get, path = "/v1/my/case", tag = "applicant", security(("bearer" = [])),
+    params(("min_version" = Option<u64>, Query, description = "wait (bounded) until the view reflects this version; 503 view_behind if not")),
     responses((status = 200, body = CaseStatus),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json")))]
@@ -451,7 +576,8 @@ impl Modify for CommonErrors {
     info(title = "prconfirm", description = "Confirming permanent residence online: the case back end."),
     paths(healthz, readyz, metrics, openapi_json, sign_in, sign_out, change_password, accept,
         decline, my_case, presence, address, photo, amendment_request, invite, case, case_photo,
-        claim, release, photo_review, approval, referral, withdrawal),
+        claim, release, photo_review, approval, referral, withdrawal, queue, search, stats_funnel,
+        stats_durations, stats_photo_returns, stats_daily, stats_officers),
     modifiers(&BearerAuth, &CommonErrors),
     components(schemas(Problem))
 )]

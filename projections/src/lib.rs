@@ -7,6 +7,7 @@
 pub mod feed;
 pub mod mail;
 pub mod models;
+pub mod reads;
 pub mod runner;
 pub mod store;
 

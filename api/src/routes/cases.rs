@@ -23,7 +23,7 @@ const CLAIM_LEASE: Duration = Duration::minutes(60);
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/cases", post(invite))
+        .route("/v1/cases", post(invite).get(super::views::search))
         .route("/v1/cases/{id}", get(case))
         .route("/v1/cases/{id}/claim", post(claim).delete(release))
         .route("/v1/cases/{id}/photo", get(photo))

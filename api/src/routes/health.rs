@@ -63,10 +63,20 @@ async fn healthz() -> Json<Value> {
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let backend = state.db.backend().to_string();
     match tokio::time::timeout(READY_TIMEOUT, state.db.ping()).await {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "database": backend })),
-        ),
+        Ok(Ok(())) => {
+            // A stalled projection does not stop commands, so the instance stays in service,
+            // but says so: its views are stale until the event that fails is mended.
+            let projections = state.projections.health();
+            let stalled = projections.values().any(|h| h.stalled.is_some());
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "status": if stalled { "degraded" } else { "ready" },
+                    "database": backend,
+                    "projections": projections,
+                })),
+            )
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "database not ready");
             not_ready(&backend, "database error")

@@ -5,6 +5,7 @@ mod health;
 mod invitations;
 mod my_case;
 mod sessions;
+mod views;
 
 pub use health::prometheus;
 
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(invitations::router())
         .merge(my_case::router())
         .merge(cases::router())
+        .merge(views::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,
@@ -62,6 +64,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let Json(value) = Json::<T>::from_request(req, state)
             .await
             .map_err(|e: JsonRejection| ApiError::from(e))?;
+        Ok(Self(value))
+    }
+}
+
+/// Query parameters whose rejections are API errors (422 naming the parameter).
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::Invalid {
+                    code: "invalid_query",
+                    detail: e.body_text(),
+                })?;
         Ok(Self(value))
     }
 }
@@ -96,6 +119,39 @@ pub fn photo_quality(photo: &PhotoRef) -> serde_json::Value {
         "bytes": photo.bytes(),
         "flags": [],
     })
+}
+
+/// Reads a view with `read` (which answers the version it reflects and the value), waiting
+/// up to the configured bound for it to reach `min_version`; 503 `view_behind` if it does not.
+pub async fn read_at_least<T, F, Fut>(
+    state: &AppState,
+    min_version: Option<u64>,
+    read: F,
+) -> Result<Option<(u64, T)>, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<(u64, T)>, ApiError>>,
+{
+    let deadline = tokio::time::Instant::now() + state.settings.min_version_wait;
+    loop {
+        // Ask to be woken before reading, so a batch landing in between is not missed.
+        let applied = state.projections.applied.notified();
+        let found = read().await?;
+        let reached = match (&found, min_version) {
+            (_, None) => true,
+            (Some((v, _)), Some(min)) => *v >= min,
+            (None, Some(_)) => false,
+        };
+        if reached {
+            return Ok(found);
+        }
+        // Woken by this instance's runner, or polling for one that runs elsewhere.
+        let nap = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::ViewBehind(min_version.unwrap_or_default()));
+        }
+        let _ = tokio::time::timeout_at(nap.min(deadline), applied).await;
+    }
 }
 
 /// Runs a command for `caller` on `case_id`, honouring `If-Match`, and answers `{version}`.

@@ -7,8 +7,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use chrono::NaiveDate;
 use prconfirm_domain::case::{Case, CaseCommand, PhotoState, Stage};
 use prconfirm_domain::values::{Address, MailingAddress, Text, PHOTO_MAX_BYTES};
+use prconfirm_projections::models::case_views::CaseViewState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -29,54 +31,141 @@ pub fn router() -> Router<AppState> {
         .route("/v1/my/case/amendment-request", post(amendment_request))
 }
 
+/// Days an issued eCoPR stays downloadable from the portal.
+pub const ECOPR_DOWNLOAD_DAYS: i64 = 30;
+
+/// What the applicant does next, as a code and in plain words (English, French).
+fn next_step(case: &Case) -> (&'static str, &'static str, &'static str) {
+    match &case.stage {
+        Stage::Invited { .. } => (
+            "answer_invitation",
+            "Accept or decline the invitation.",
+            "Acceptez ou refusez l'invitation.",
+        ),
+        Stage::AwaitingAccount => (
+            "wait_for_credentials",
+            "Your account is being created; your sign-in details will arrive by e-mail.",
+            "Votre compte est en cours de création; vos identifiants arriveront par courriel.",
+        ),
+        Stage::AwaitingPasswordChange { .. } => (
+            "change_password",
+            "Sign in and choose a new password.",
+            "Connectez-vous et choisissez un nouveau mot de passe.",
+        ),
+        Stage::OnHold { .. } => (
+            "return_to_canada",
+            "Tell us once you are back in Canada.",
+            "Avisez-nous dès votre retour au Canada.",
+        ),
+        Stage::Confirming(p) if p.presence.is_none() => (
+            "declare_presence",
+            "Confirm that you are in Canada.",
+            "Confirmez que vous êtes au Canada.",
+        ),
+        Stage::Confirming(p) if p.address.is_none() => (
+            "confirm_address",
+            "Confirm your address in Canada.",
+            "Confirmez votre adresse au Canada.",
+        ),
+        Stage::Confirming(p)
+            if matches!(p.photo, PhotoState::Missing | PhotoState::Returned { .. }) =>
+        {
+            (
+                "upload_photo",
+                "Upload a photo for your PR card.",
+                "Téléversez une photo pour votre carte de RP.",
+            )
+        }
+        Stage::Confirming(_) => (
+            "wait_for_review",
+            "An officer is reviewing your file; nothing to do for now.",
+            "Un agent examine votre dossier; rien à faire pour l'instant.",
+        ),
+        Stage::PrGranted(_) | Stage::CardOrdered(_) | Stage::CardMailed(_) => (
+            "download_ecopr",
+            "You are a permanent resident: download your eCoPR.",
+            "Vous êtes résident permanent : téléchargez votre CRPe.",
+        ),
+        Stage::New | Stage::Referred(_) | Stage::Withdrawn { .. } => (
+            "none",
+            "Nothing more to do online.",
+            "Plus rien à faire en ligne.",
+        ),
+    }
+}
+
 /// The applicant's view: stage, what to do next, photo and eCoPR status.
-pub fn status_view(case_id: &str, case: &Case) -> Value {
-    let (next_step, photo, ecopr) = match &case.stage {
-        Stage::AwaitingPasswordChange { .. } => {
-            ("change_password", json!({"status": "missing"}), false)
-        }
-        Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => {
-            let photo = match &p.photo {
-                PhotoState::Missing => json!({"status": "missing"}),
-                PhotoState::AwaitingReview(_) => json!({"status": "in_review"}),
-                PhotoState::Returned { reason, .. } => {
-                    json!({"status": "returned", "return_reason": reason})
-                }
-                PhotoState::Accepted(_) => json!({"status": "accepted"}),
-            };
-            let next = if matches!(case.stage, Stage::OnHold { .. }) {
-                "return_to_canada"
-            } else if p.presence.is_none() {
-                "declare_presence"
-            } else if p.address.is_none() {
-                "confirm_address"
-            } else if matches!(p.photo, PhotoState::Missing | PhotoState::Returned { .. }) {
-                "upload_photo"
-            } else {
-                "wait_for_review"
-            };
-            (next, photo, false)
-        }
-        Stage::PrGranted(_) | Stage::CardOrdered(_) | Stage::CardMailed(_) => {
-            ("download_ecopr", json!({"status": "accepted"}), true)
-        }
-        _ => ("none", json!({"status": "missing"}), false),
+pub fn status_view(case_id: &str, view: &CaseViewState, today: NaiveDate) -> Value {
+    let case = &view.case;
+    let photo = match &case.stage {
+        Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => match &p.photo {
+            PhotoState::Missing => json!({"status": "missing"}),
+            PhotoState::AwaitingReview(_) => json!({"status": "in_review"}),
+            PhotoState::Returned { reason, note, .. } => {
+                json!({"status": "returned", "return_reason": reason, "return_note": note})
+            }
+            PhotoState::Accepted(_) => json!({"status": "accepted"}),
+        },
+        stage if stage.granted().is_some() => json!({"status": "accepted"}),
+        _ => json!({"status": "missing"}),
     };
+    let ecopr = match case.stage.granted().and_then(|g| g.ecopr.as_ref()) {
+        Some(e) => {
+            let download_by = e.issued_on + chrono::Duration::days(ECOPR_DOWNLOAD_DAYS);
+            json!({
+                "available": today <= download_by,
+                "document_number": e.document_number,
+                "issued_on": e.issued_on,
+                "download_by": download_by,
+            })
+        }
+        None => json!({"available": false}),
+    };
+    let (code, en, fr) = next_step(case);
+    let french = case
+        .file
+        .as_ref()
+        .is_some_and(|f| f.language == prconfirm_domain::values::Language::Fr);
     json!({
         "case_id": case_id,
         "stage": case.stage.name(),
-        "next_step": next_step,
+        "next_step": code,
+        "next_step_text": if french { fr } else { en },
         "photo": photo,
-        "ecopr": {"available": ecopr},
+        "ecopr": ecopr,
         "version": case.version,
     })
 }
 
-async fn status(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let case_id = caller.case_id()?;
-    let loaded = state.cases.load(case_id).await?.ok_or(ApiError::NotFound)?;
-    let mut response = Json(status_view(case_id, &loaded.case)).into_response();
-    set_etag(response.headers_mut(), loaded.version);
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinVersion {
+    /// Wait (briefly) until the view reflects at least this version of the case.
+    pub min_version: Option<u64>,
+}
+
+async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::QueryParams(q): super::QueryParams<MinVersion>,
+) -> Result<Response, ApiError> {
+    let case_id = caller.case_id()?.to_owned();
+    let db = state.db.clone();
+    let id = case_id.clone();
+    let (version, view) = super::read_at_least(&state, q.min_version, move || {
+        let db = db.clone();
+        let id = id.clone();
+        async move {
+            Ok(prconfirm_projections::reads::case_status(&db, &id)
+                .await?
+                .map(|(seq, view)| (seq.unsigned_abs(), view)))
+        }
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    let today = state.cases.clock().now().date_naive();
+    let mut response = Json(status_view(&case_id, &view, today)).into_response();
+    set_etag(response.headers_mut(), version);
     Ok(response)
 }
 

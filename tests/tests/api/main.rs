@@ -44,7 +44,200 @@ on_both_backends!(
     an_idempotency_key_replays_the_first_answer_even_after_a_restart,
     metrics_count_requests_by_route_and_commands_by_outcome,
     every_documented_route_answers_each_role_as_the_access_table_says,
+    officers_analysts_and_applicants_read_the_views_they_wrote,
 );
+
+/// GET with a bearer token, answering status, headers and body.
+async fn get_full(
+    server: &TestServer,
+    path: &str,
+    token: &str,
+    accept: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let response = reqwest::Client::new()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+async fn officers_analysts_and_applicants_read_the_views_they_wrote(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let analyst = server.staff("analyst.a", "analyst").await;
+    let mut cases = Vec::new();
+    for (uci, given) in [
+        ("21110001", "Zoé"),
+        ("21110002", "Luc"),
+        ("21110003", "Mia"),
+    ] {
+        cases.push(onboard(&server, &officer, uci, given).await);
+    }
+    // Each uploads a photo after presence and address: three photo reviews, in order.
+    let mut last = 0;
+    for (token, _) in &cases {
+        for (path, body) in [
+            ("/v1/my/case/presence", json!({"in_canada": true})),
+            (
+                "/v1/my/case/address",
+                json!({"residential": {"line1": "1 Main St", "city": "Ottawa",
+                       "province": "ON", "postal_code": "K1A 0B1"}}),
+            ),
+        ] {
+            let (status, v) = server
+                .call(Method::PUT, path, Some(token), Some(body))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+        }
+        let (status, v) = server
+            .upload(token, &png(1000, 1400, 240), "image/png")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        last = v["version"].as_u64().unwrap();
+    }
+    let last_case = &cases[2].1;
+    // Read your writes: the queue waits for the last upload to reach it.
+    let (status, headers, body) = get_full(
+        &server,
+        &format!("/v1/queue?task=photo_review&limit=2&case_id={last_case}&min_version={last}"),
+        &officer,
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = page
+        .iter()
+        .map(|i| i["case_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![cases[0].1.as_str(), cases[1].1.as_str()],
+        "oldest due first"
+    );
+    assert!(page
+        .iter()
+        .all(|i| i["task"] == "photo_review" && i["claimed_by"].is_null()));
+    let cursor = headers["next-cursor"].to_str().unwrap().to_owned();
+    assert!(headers["link"].to_str().unwrap().contains("rel=\"next\""));
+    let (status, _, body) = get_full(
+        &server,
+        &format!("/v1/queue?task=photo_review&limit=2&cursor={cursor}"),
+        &officer,
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0]["case_id"], *last_case);
+
+    // A claim shows in the queue, and filters by holder.
+    let (status, claimed) = server
+        .call(
+            Method::POST,
+            &format!("/v1/cases/{}/claim", cases[0].1),
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let (status, _, body) = get_full(
+        &server,
+        &format!(
+            "/v1/queue?claimed_by=officer.a&case_id={}&min_version={}",
+            cases[0].1, claimed["version"]
+        ),
+        &officer,
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(page.len(), 1, "{body}");
+    assert_eq!(page[0]["claimed_by"], "officer.a");
+
+    // Bad queries are 422 with a code, never a 500.
+    for bad in [
+        "/v1/queue?task=nap",
+        "/v1/queue?limit=0",
+        "/v1/queue?limit=abc",
+        "/v1/queue?cursor=garbage",
+        "/v1/queue?min_version=3",
+        "/v1/queue?colour=red",
+        "/v1/cases?limit=100000",
+    ] {
+        let (status, problem) = server.call(Method::GET, bad, Some(&officer), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {problem}");
+        assert!(problem["code"].is_string(), "{bad}: {problem}");
+    }
+
+    // Officers find a person by UCI, a family by application number.
+    let (status, found) = server
+        .call(Method::GET, "/v1/cases?uci=21110002", Some(&officer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["case_id"], cases[1].1);
+    assert_eq!(found[0]["given_name"], "Luc");
+
+    // A view that cannot reach the version asked for answers 503 with Retry-After.
+    let (status, headers, body) = get_full(
+        &server,
+        "/v1/my/case?min_version=999",
+        &cases[0].0,
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert!(body.contains("view_behind"));
+
+    // Analysts: the funnel as JSON and CSV, and no personal data anywhere.
+    let (status, _, body) =
+        get_full(&server, "/v1/stats/funnel", &analyst, "application/json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let funnel: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        funnel,
+        vec![json!({"stage": "confirming", "cases": 3})],
+        "three cases, each counted once"
+    );
+    let (status, headers, csv) = get_full(&server, "/v1/stats/funnel", &analyst, "text/csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert_eq!(csv, "stage,cases\nconfirming,3\n");
+    for path in [
+        "/v1/stats/durations",
+        "/v1/stats/photo-returns",
+        "/v1/stats/daily",
+        "/v1/stats/officers",
+    ] {
+        let (status, _, body) = get_full(&server, path, &analyst, "application/json").await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        for personal in ["Zoé", "Luc", "Mia", "21110001", "example.ca"] {
+            assert!(!body.contains(personal), "{path} shows {personal}");
+        }
+        let (status, _) = server.call(Method::GET, path, Some(&officer), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path} is for analysts");
+    }
+    let (_, _, body) = get_full(
+        &server,
+        "/v1/stats/photo-returns",
+        &analyst,
+        "application/json",
+    )
+    .await;
+    let returns: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(returns["uploaded"], 3);
+}
 
 async fn every_documented_route_answers_each_role_as_the_access_table_says(server: TestServer) {
     use prconfirm_api::auth::{access, Access};
@@ -270,7 +463,12 @@ async fn photos_are_judged_by_their_bytes_and_the_rules(server: TestServer) {
         );
     }
     let (_, view) = server
-        .call(Method::GET, "/v1/my/case", Some(&applicant), None)
+        .call(
+            Method::GET,
+            "/v1/my/case?min_version=4",
+            Some(&applicant),
+            None,
+        )
         .await;
     assert_eq!(
         view["photo"]["status"], "missing",
@@ -354,7 +552,7 @@ async fn a_family_of_two_walks_from_invitation_into_the_portal(server: TestServe
 
     for (token, case_id) in [(&parent, &parent_case), (&child, &child_case)] {
         let (status, view) = server
-            .call(Method::GET, "/v1/my/case", Some(token), None)
+            .call(Method::GET, "/v1/my/case?min_version=4", Some(token), None)
             .await;
         assert_eq!(status, StatusCode::OK, "{view}");
         assert_eq!(view["case_id"], *case_id, "the session decides the case");
@@ -385,7 +583,7 @@ async fn a_family_of_two_walks_from_invitation_into_the_portal(server: TestServe
             "{v}"
         );
         let (_, view) = server
-            .call(Method::GET, "/v1/my/case", Some(token), None)
+            .call(Method::GET, "/v1/my/case?min_version=6", Some(token), None)
             .await;
         assert_eq!(view["next_step"], "upload_photo");
     }
@@ -401,10 +599,15 @@ async fn a_family_of_two_walks_from_invitation_into_the_portal(server: TestServe
     );
     let review_path = format!("/v1/cases/{child_case}/photo-review");
     let review = |body: Value| server.call(Method::POST, &review_path, Some(&officer), Some(body));
-    let (status, _) = review(json!({"decision": "return", "reason": "too_dark"})).await;
+    let (status, returned) = review(json!({"decision": "return", "reason": "too_dark"})).await;
     assert_eq!(status, StatusCode::OK);
     let (_, view) = server
-        .call(Method::GET, "/v1/my/case", Some(&child), None)
+        .call(
+            Method::GET,
+            &format!("/v1/my/case?min_version={}", returned["version"]),
+            Some(&child),
+            None,
+        )
         .await;
     assert_eq!(view["photo"]["status"], "returned");
     assert_eq!(view["photo"]["return_reason"], "too_dark");
@@ -438,7 +641,12 @@ async fn a_family_of_two_walks_from_invitation_into_the_portal(server: TestServe
         .as_str()
         .is_some_and(|n| n.starts_with("PR")));
     let (_, view) = server
-        .call(Method::GET, "/v1/my/case", Some(&child), None)
+        .call(
+            Method::GET,
+            "/v1/my/case?min_version=12",
+            Some(&child),
+            None,
+        )
         .await;
     assert_eq!(
         (view["stage"].as_str(), view["ecopr"]["available"].as_bool()),
@@ -727,9 +935,15 @@ async fn steps_out_of_order_and_stale_versions_are_refused(server: TestServer) {
             Some("return_reason_required")
         )
     );
-    // If-Match with a version the case has left.
+    // If-Match with a version the case has left (the officers' case view is read from the
+    // log, so it is current).
     let (_, view) = server
-        .call(Method::GET, "/v1/my/case", Some(&applicant), None)
+        .call(
+            Method::GET,
+            &format!("/v1/cases/{case_id}"),
+            Some(&officer),
+            None,
+        )
         .await;
     let version = view["version"].as_u64().unwrap();
     let status = server

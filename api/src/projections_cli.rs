@@ -1,0 +1,132 @@
+//! `prconfirm projections status | rebuild NAME`.
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Subcommand;
+use prconfirm_migrations::Database;
+use prconfirm_projections::runner::{self, RebuildProgress};
+use prconfirm_projections::store::Conn;
+
+use crate::settings::Settings;
+use crate::startup;
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Each projection's generation, position, events applied and lag behind the log.
+    Status,
+    /// Build a projection afresh from the first event into new tables while the current ones
+    /// keep serving, then switch to them in one transaction.
+    Rebuild {
+        /// `case_views` (case_status, officer_queue) or `stats`; `all` for every one.
+        name: String,
+        /// Events per batch.
+        #[arg(long, default_value_t = 5000)]
+        batch: u32,
+    },
+}
+
+/// Runs a `projections` command.
+///
+/// # Errors
+/// Storage errors, or an unknown projection.
+pub async fn run(settings: &Settings, command: ProjectionsCommand) -> anyhow::Result<()> {
+    let db = startup::open_database(settings).await?;
+    let outcome = match command {
+        ProjectionsCommand::Status => status(&db).await,
+        ProjectionsCommand::Rebuild { name, batch } => rebuild(settings, &db, &name, batch).await,
+    };
+    db.close().await;
+    outcome
+}
+
+async fn status(db: &Database) -> anyhow::Result<()> {
+    let total = runner::feed_length(db).await?;
+    let rows = runner::status(db).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<12} {:>4} {:>5} {:>22} {:>12} {:>10}  stalled",
+        "projection", "gen", "live", "cursor", "applied", "lag"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:<12} {:>4} {:>5} {:>22} {:>12} {:>10}  {}",
+            r.name,
+            r.generation,
+            if r.live { "yes" } else { "no" },
+            r.cursor,
+            r.events_applied,
+            (total - r.events_applied).max(0),
+            r.stalled_error
+                .map(|e| format!("at {}: {e}", r.stalled_at.unwrap_or_default()))
+                .unwrap_or_else(|| "-".into()),
+        )?;
+    }
+    Ok(())
+}
+
+async fn rebuild(settings: &Settings, db: &Database, name: &str, batch: u32) -> anyhow::Result<()> {
+    let models: Vec<_> = settings
+        .read_models()
+        .into_iter()
+        .filter(|m| name == "all" || m.name() == name)
+        .collect();
+    if models.is_empty() {
+        anyhow::bail!("no projection named {name} (case_views, stats or all)");
+    }
+    let total = runner::feed_length(db).await?;
+    for model in models {
+        let started = Instant::now();
+        let terminal = std::io::stderr().is_terminal();
+        let mut last_line = Instant::now();
+        let show = |p: RebuildProgress, last_line: &mut Instant| {
+            let elapsed = started.elapsed().as_secs_f64();
+            let rate = p.events_applied as f64 / elapsed.max(1e-3);
+            let left = ((total - p.events_applied).max(0) as f64 / rate.max(1.0)).round();
+            let line = format!(
+                "{}: {}/{} events, {:.0} events/s, {}s left",
+                model.name(),
+                p.events_applied,
+                total,
+                rate,
+                left
+            );
+            if terminal {
+                eprint!("\r\x1b[2K{line}");
+            } else if last_line.elapsed().as_secs() >= 5 {
+                eprintln!("{line}");
+                *last_line = Instant::now();
+            }
+        };
+        let generation = match db {
+            Database::Postgres(pool) => {
+                let mut c = pool.acquire().await?;
+                runner::rebuild(&mut Conn::Pg(&mut c), &model, batch, |p| {
+                    show(p, &mut last_line);
+                })
+                .await
+            }
+            Database::Sqlite(pool) => {
+                let mut c = pool.acquire().await?;
+                runner::rebuild(&mut Conn::Sqlite(&mut c), &model, batch, |p| {
+                    show(p, &mut last_line);
+                })
+                .await
+            }
+        }
+        .with_context(|| format!("rebuilding {}", model.name()))?;
+        let elapsed = started.elapsed().as_secs_f64();
+        if terminal {
+            eprintln!();
+        }
+        println!(
+            "{}: generation {generation} live; {total} events in {elapsed:.1} s ({:.0} events/s)",
+            model.name(),
+            total as f64 / elapsed.max(1e-3)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! Reads served from the projections: the officers' queue and case search, the analysts'
+//! figures (JSON, or CSV with `Accept: text/csv`).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use prconfirm_projections::models::TaskKind;
+use prconfirm_projections::reads::{self, CaseSearch, ClaimFilter, QueueQuery};
+use serde::{Deserialize, Serialize};
+
+use super::QueryParams;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Default and largest page sizes.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/queue", get(queue))
+        .route("/v1/stats/funnel", get(funnel))
+        .route("/v1/stats/durations", get(durations))
+        .route("/v1/stats/photo-returns", get(photo_returns))
+        .route("/v1/stats/daily", get(daily))
+        .route("/v1/stats/officers", get(officers))
+}
+
+fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::Invalid {
+            code: "invalid_query",
+            detail: format!("limit must be between 1 and {MAX_PAGE}"),
+        }),
+    }
+}
+
+/// A list answer: the items as a JSON array, and the next page's cursor, if any, in
+/// `Link: <...>; rel="next"` and `Next-Cursor`.
+fn page<T: Serialize>(path: &str, query: &str, items: &[T], next: Option<String>) -> Response {
+    let mut response = Json(items).into_response();
+    if let Some(cursor) = next {
+        let encoded = urlencode(&cursor);
+        let sep = if query.is_empty() { "" } else { "&" };
+        let link = format!("<{path}?{query}{sep}cursor={encoded}>; rel=\"next\"");
+        if let (Ok(link), Ok(cursor)) = (
+            HeaderValue::from_str(&link),
+            HeaderValue::from_str(&encoded),
+        ) {
+            response.headers_mut().insert(header::LINK, link);
+            response.headers_mut().insert("next-cursor", cursor);
+        }
+    }
+    response
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::Invalid {
+        code: "invalid_cursor",
+        detail: "cursor is not one this API handed out".into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueParams {
+    /// `photo_review`, `final_review`, `stale_invitation` or `amendment_request`.
+    task: Option<String>,
+    /// `true`: claimed (lease running); `false`: free; absent: both.
+    claimed: Option<bool>,
+    /// Only cases this officer holds.
+    claimed_by: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    /// Wait (briefly) until the queue reflects at least this version of this case.
+    min_version: Option<u64>,
+    case_id: Option<String>,
+}
+
+/// Cursor of the queue: `<due_by ms>~<case id>`.
+fn parse_queue_cursor(s: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    let (ms, id) = s.split_once('~').ok_or_else(bad_cursor)?;
+    let ms: i64 = ms.parse().map_err(|_| bad_cursor())?;
+    let at = Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(bad_cursor)?;
+    if id.is_empty() || id.len() > 64 {
+        return Err(bad_cursor());
+    }
+    Ok((at, id.to_owned()))
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    QueryParams(p): QueryParams<QueueParams>,
+) -> Result<Response, ApiError> {
+    let task = p
+        .task
+        .as_deref()
+        .map(|t| {
+            TaskKind::parse(t).ok_or_else(|| ApiError::Invalid {
+                code: "invalid_query",
+                detail: format!("unknown task {t}"),
+            })
+        })
+        .transpose()?;
+    let claim = match (p.claimed, p.claimed_by) {
+        (_, Some(who)) => ClaimFilter::By(who),
+        (Some(true), None) => ClaimFilter::Claimed,
+        (Some(false), None) => ClaimFilter::Unclaimed,
+        (None, None) => ClaimFilter::Any,
+    };
+    let limit = page_size(p.limit)?;
+    let after = p.cursor.as_deref().map(parse_queue_cursor).transpose()?;
+    if let (Some(min), Some(case_id)) = (p.min_version, &p.case_id) {
+        let db = state.db.clone();
+        let id = case_id.clone();
+        super::read_at_least(&state, Some(min), move || {
+            let db = db.clone();
+            let id = id.clone();
+            async move {
+                Ok(reads::case_status(&db, &id)
+                    .await?
+                    .map(|(seq, _)| (seq.unsigned_abs(), ())))
+            }
+        })
+        .await?;
+    } else if p.min_version.is_some() {
+        return Err(ApiError::Invalid {
+            code: "invalid_query",
+            detail: "min_version needs case_id".into(),
+        });
+    }
+    let query = QueueQuery {
+        task,
+        claim,
+        now: state.cases.clock().now(),
+        after,
+        limit: limit + 1,
+    };
+    let mut items = reads::queue_page(&state.db, &query).await?;
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items
+            .last()
+            .map(|i| format!("{}~{}", i.due_by.timestamp_millis(), i.case_id))
+    } else {
+        None
+    };
+    let mut kept = Vec::new();
+    if let Some(t) = task {
+        kept.push(format!("task={}", t.as_str()));
+    }
+    if let Some(c) = query_claim(&query.claim) {
+        kept.push(c);
+    }
+    kept.push(format!("limit={limit}"));
+    Ok(page("/v1/queue", &kept.join("&"), &items, next))
+}
+
+fn query_claim(claim: &ClaimFilter) -> Option<String> {
+    match claim {
+        ClaimFilter::Any => None,
+        ClaimFilter::Claimed => Some("claimed=true".into()),
+        ClaimFilter::Unclaimed => Some("claimed=false".into()),
+        ClaimFilter::By(who) => Some(format!("claimed_by={}", urlencode(who))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    application_number: Option<String>,
+    uci: Option<String>,
+    stage: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/cases`: cases by application number (a family), UCI (a person) or stage.
+pub async fn search(
+    State(state): State<AppState>,
+    QueryParams(p): QueryParams<SearchParams>,
+) -> Result<Response, ApiError> {
+    let limit = page_size(p.limit)?;
+    if p.cursor.as_ref().is_some_and(|c| c.len() > 64) {
+        return Err(bad_cursor());
+    }
+    let search = CaseSearch {
+        application_number: p.application_number.clone(),
+        uci: p.uci.clone(),
+        stage: p.stage.clone(),
+        after: p.cursor,
+        limit: limit + 1,
+    };
+    let mut found = reads::find_cases(&state.db, &search).await?;
+    let next = if found.len() > limit as usize {
+        found.truncate(limit as usize);
+        found.last().map(|c| c.case_id.clone())
+    } else {
+        None
+    };
+    let mut kept = Vec::new();
+    for (name, value) in [
+        ("application_number", &p.application_number),
+        ("uci", &p.uci),
+        ("stage", &p.stage),
+    ] {
+        if let Some(v) = value {
+            kept.push(format!("{name}={}", urlencode(v)));
+        }
+    }
+    kept.push(format!("limit={limit}"));
+    Ok(page("/v1/cases", &kept.join("&"), &found, next))
+}
+
+/// Whether the caller asked for CSV.
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
+}
+
+/// The rows as JSON, or as CSV (a header line from the field names) if asked.
+fn table<T: Serialize>(headers: &HeaderMap, rows: &[T]) -> Result<Response, ApiError> {
+    if !wants_csv(headers) {
+        return Ok(Json(rows).into_response());
+    }
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        out.serialize(row).map_err(|e| {
+            tracing::error!(error = %e, "csv");
+            ApiError::Internal
+        })?;
+    }
+    let bytes = out.into_inner().map_err(|_| ApiError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
+}
+
+async fn funnel(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    table(&headers, &reads::funnel(&state.db).await?)
+}
+
+async fn durations(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    table(&headers, &reads::durations(&state.db).await?)
+}
+
+async fn photo_returns(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let returns = reads::photo_returns(&state.db).await?;
+    if wants_csv(&headers) {
+        return table(&headers, &returns.reasons);
+    }
+    Ok(Json(returns).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DailyParams {
+    /// First day, `YYYY-MM-DD` (default: 30 days ago).
+    from: Option<NaiveDate>,
+    /// Last day, inclusive (default: today).
+    to: Option<NaiveDate>,
+}
+
+async fn daily(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(p): QueryParams<DailyParams>,
+) -> Result<Response, ApiError> {
+    let today = state.cases.clock().now().date_naive();
+    let to = p.to.unwrap_or(today);
+    let from = p.from.unwrap_or(to - chrono::Duration::days(30));
+    if from > to || (to - from).num_days() > 3660 {
+        return Err(ApiError::Invalid {
+            code: "invalid_query",
+            detail: "from must be on or before to, at most ten years apart".into(),
+        });
+    }
+    table(
+        &headers,
+        &reads::daily(&state.db, &from.to_string(), &to.to_string()).await?,
+    )
+}
+
+async fn officers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    table(&headers, &reads::officer_decisions(&state.db).await?)
+}

@@ -1,0 +1,381 @@
+//! Queries on the read models' views, for the API. Each reads one view with one indexed
+//! query; none touches the event log.
+
+use chrono::{DateTime, TimeZone, Utc};
+use prconfirm_migrations::{on_db, Database};
+use serde::Serialize;
+
+use crate::models::case_views::CaseViewState;
+use crate::models::TaskKind;
+
+/// A failure to read a view.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("a stored view state cannot be read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// A case's row in `case_status`: the version the view has reached and the state.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn case_status(
+    db: &Database,
+    case_id: &str,
+) -> Result<Option<(i64, CaseViewState)>, ReadError> {
+    let sql = "SELECT seq, state FROM case_status WHERE case_id = $1";
+    let row: Option<(i64, String)> = on_db!(db, |pool| sqlx::query_as(sql)
+        .bind(case_id)
+        .fetch_optional(pool)
+        .await)?;
+    row.map(|(seq, state)| Ok((seq, serde_json::from_str(&state)?)))
+        .transpose()
+}
+
+/// Which claims a queue page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimFilter {
+    Any,
+    /// Held by someone, lease running.
+    Claimed,
+    /// Nobody's, or the lease ran out.
+    Unclaimed,
+    /// Held by this officer, lease running.
+    By(String),
+}
+
+/// A queue page's request.
+#[derive(Debug, Clone)]
+pub struct QueueQuery {
+    pub task: Option<TaskKind>,
+    pub claim: ClaimFilter,
+    pub now: DateTime<Utc>,
+    /// After this `(due_by, case_id)`.
+    pub after: Option<(DateTime<Utc>, String)>,
+    pub limit: u32,
+}
+
+/// An open task as the queue shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueItem {
+    pub case_id: String,
+    pub task: String,
+    pub waiting_since: DateTime<Utc>,
+    pub due_by: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_until: Option<DateTime<Utc>>,
+    pub flags: Vec<String>,
+    /// The case's version the row reflects.
+    pub version: i64,
+}
+
+/// Open tasks, oldest due first, from `(due_by, case_id)` after the cursor. Tasks that open
+/// later (an invitation whose answer date has not passed) are not shown yet.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn queue_page(db: &Database, q: &QueueQuery) -> Result<Vec<QueueItem>, ReadError> {
+    let mut sql = String::from(
+        "SELECT case_id, task, waiting_since, due_by, claimed_by, claim_until, flags, seq \
+         FROM officer_queue WHERE waiting_since <= $1 AND (due_by > $2 OR (due_by = $2 AND case_id > $3))",
+    );
+    if q.task.is_some() {
+        sql.push_str(" AND task = $5");
+    } else {
+        sql.push_str(" AND $5 = $5");
+    }
+    match q.claim {
+        ClaimFilter::Any => sql.push_str(" AND $6 = $6"),
+        ClaimFilter::Claimed => {
+            sql.push_str(" AND claimed_by IS NOT NULL AND claim_until > $1 AND $6 = $6");
+        }
+        ClaimFilter::Unclaimed => {
+            sql.push_str(" AND (claimed_by IS NULL OR claim_until <= $1) AND $6 = $6");
+        }
+        ClaimFilter::By(_) => sql.push_str(" AND claimed_by = $6 AND claim_until > $1"),
+    }
+    sql.push_str(" ORDER BY due_by, case_id LIMIT $4");
+    let now = q.now.timestamp_millis();
+    let (after_due, after_id) = q
+        .after
+        .as_ref()
+        .map_or((i64::MIN, String::new()), |(d, id)| {
+            (d.timestamp_millis(), id.clone())
+        });
+    let task = q.task.map_or("", TaskKind::as_str);
+    let holder = match &q.claim {
+        ClaimFilter::By(who) => who.as_str(),
+        _ => "",
+    };
+    type Row = (
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<i64>,
+        String,
+        i64,
+    );
+    let rows: Vec<Row> = on_db!(db, |pool| sqlx::query_as(&sql)
+        .bind(now)
+        .bind(after_due)
+        .bind(&after_id)
+        .bind(i64::from(q.limit))
+        .bind(task)
+        .bind(holder)
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter()
+        .map(
+            |(case_id, task, since, due, claimed_by, until, flags, seq)| {
+                let running = until.is_some_and(|u| u > now);
+                Ok(QueueItem {
+                    case_id,
+                    task,
+                    waiting_since: time(since),
+                    due_by: time(due),
+                    claimed_by: claimed_by.filter(|_| running),
+                    claim_until: until.filter(|_| running).map(time),
+                    flags: serde_json::from_str(&flags)?,
+                    version: seq,
+                })
+            },
+        )
+        .collect()
+}
+
+/// What officers can search cases by.
+#[derive(Debug, Clone, Default)]
+pub struct CaseSearch {
+    pub application_number: Option<String>,
+    pub uci: Option<String>,
+    pub stage: Option<String>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// A case found by a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundCase {
+    pub case_id: String,
+    pub stage: String,
+    pub application_number: Option<String>,
+    pub uci: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub version: i64,
+}
+
+/// Cases matching every given filter, by case id after the cursor.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn find_cases(db: &Database, s: &CaseSearch) -> Result<Vec<FoundCase>, ReadError> {
+    let sql = "SELECT case_id, seq, state, stage FROM case_status \
+               WHERE ($1 = '' OR application_number = $1) AND ($2 = '' OR uci = $2) \
+               AND ($3 = '' OR stage = $3) AND case_id > $4 ORDER BY case_id LIMIT $5";
+    let rows: Vec<(String, i64, String, String)> = on_db!(db, |pool| sqlx::query_as(sql)
+        .bind(s.application_number.as_deref().unwrap_or_default())
+        .bind(s.uci.as_deref().unwrap_or_default())
+        .bind(s.stage.as_deref().unwrap_or_default())
+        .bind(s.after.as_deref().unwrap_or_default())
+        .bind(i64::from(s.limit))
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter()
+        .map(|(case_id, seq, state, stage)| {
+            let state: CaseViewState = serde_json::from_str(&state)?;
+            let file = state.case.file.as_ref();
+            Ok(FoundCase {
+                case_id,
+                stage,
+                application_number: file.map(|f| f.application_number.as_str().to_owned()),
+                uci: file.map(|f| f.uci.as_str().to_owned()),
+                given_name: file.map(|f| f.given_name.as_str().to_owned()),
+                family_name: file.map(|f| f.family_name.as_str().to_owned()),
+                version: seq,
+            })
+        })
+        .collect()
+}
+
+/// Cases per stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FunnelRow {
+    pub stage: String,
+    pub cases: i64,
+}
+
+/// The funnel: how many cases are in each stage now.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn funnel(db: &Database) -> Result<Vec<FunnelRow>, ReadError> {
+    let sql = "SELECT stage, cases FROM stats_funnel WHERE cases <> 0 ORDER BY stage";
+    let rows: Vec<(String, i64)> = on_db!(db, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(stage, cases)| FunnelRow { stage, cases })
+        .collect())
+}
+
+/// Time spent in a stage by the cases that have left it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DurationRow {
+    pub stage: String,
+    pub completed: i64,
+    pub median_hours: f64,
+    pub p90_hours: f64,
+}
+
+/// Median and 90th percentile of the time spent in each stage (nearest rank), each read
+/// from the `(stage, duration_ms)` index at its rank.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn durations(db: &Database) -> Result<Vec<DurationRow>, ReadError> {
+    let counts_sql =
+        "SELECT stage, COUNT(*) FROM stats_stage_durations GROUP BY stage ORDER BY stage";
+    let rank_sql = "SELECT duration_ms FROM stats_stage_durations WHERE stage = $1 \
+                    ORDER BY duration_ms LIMIT 1 OFFSET $2";
+    let counts: Vec<(String, i64)> =
+        on_db!(db, |pool| sqlx::query_as(counts_sql).fetch_all(pool).await)?;
+    let mut out = Vec::with_capacity(counts.len());
+    for (stage, n) in counts {
+        let at = |q: f64| {
+            // Nearest rank: the smallest value with at least q of the values at or below it.
+            let rank = (q * n as f64).ceil() as i64;
+            (rank - 1).clamp(0, n - 1)
+        };
+        let mut pick = Vec::with_capacity(2);
+        for q in [0.5, 0.9] {
+            let ms: i64 = on_db!(db, |pool| sqlx::query_scalar(rank_sql)
+                .bind(&stage)
+                .bind(at(q))
+                .fetch_one(pool)
+                .await)?;
+            pick.push(ms as f64 / 3_600_000.0);
+        }
+        out.push(DurationRow {
+            stage,
+            completed: n,
+            median_hours: pick[0],
+            p90_hours: pick[1],
+        });
+    }
+    Ok(out)
+}
+
+/// Photo returns: how many were uploaded, accepted and returned, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhotoReturns {
+    pub uploaded: i64,
+    pub accepted: i64,
+    pub returned: i64,
+    /// Returned over decided (accepted + returned); 0 when nothing was decided.
+    pub return_rate: f64,
+    pub reasons: Vec<ReasonRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReasonRow {
+    pub reason: String,
+    pub returns: i64,
+}
+
+/// # Errors
+/// [`ReadError`].
+pub async fn photo_returns(db: &Database) -> Result<PhotoReturns, ReadError> {
+    let counters: Vec<(String, i64)> = on_db!(db, |pool| sqlx::query_as(
+        "SELECT name, value FROM stats_counters"
+    )
+    .fetch_all(pool)
+    .await)?;
+    let counter = |name: &str| {
+        counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    let reasons: Vec<(String, i64)> = on_db!(db, |pool| sqlx::query_as(
+        "SELECT reason, returns FROM stats_photo_returns ORDER BY returns DESC, reason"
+    )
+    .fetch_all(pool)
+    .await)?;
+    let (accepted, returned) = (counter("photos_accepted"), counter("photos_returned"));
+    let decided = accepted + returned;
+    Ok(PhotoReturns {
+        uploaded: counter("photos_uploaded"),
+        accepted,
+        returned,
+        return_rate: if decided == 0 {
+            0.0
+        } else {
+            returned as f64 / decided as f64
+        },
+        reasons: reasons
+            .into_iter()
+            .map(|(reason, returns)| ReasonRow { reason, returns })
+            .collect(),
+    })
+}
+
+/// Events of a kind on a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DailyRow {
+    pub day: String,
+    pub kind: String,
+    pub events: i64,
+}
+
+/// Daily volumes between two days (inclusive, `YYYY-MM-DD`).
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn daily(db: &Database, from: &str, to: &str) -> Result<Vec<DailyRow>, ReadError> {
+    let sql = "SELECT day, kind, events FROM stats_daily WHERE day >= $1 AND day <= $2 \
+               ORDER BY day, kind";
+    let rows: Vec<(String, String, i64)> = on_db!(db, |pool| sqlx::query_as(sql)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, kind, events)| DailyRow { day, kind, events })
+        .collect())
+}
+
+/// An officer's decisions of a kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionRow {
+    pub officer: String,
+    pub decision: String,
+    pub decisions: i64,
+}
+
+/// # Errors
+/// [`ReadError`].
+pub async fn officer_decisions(db: &Database) -> Result<Vec<DecisionRow>, ReadError> {
+    let sql = "SELECT officer, decision, decisions FROM stats_officer_decisions \
+               ORDER BY officer, decision";
+    let rows: Vec<(String, String, i64)> =
+        on_db!(db, |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(officer, decision, decisions)| DecisionRow {
+            officer,
+            decision,
+            decisions,
+        })
+        .collect())
+}
