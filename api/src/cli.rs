@@ -41,6 +41,19 @@ pub enum Command {
     /// Inspect and rebuild the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Append synthetic cases (driven through the rules, chained like real ones) for
+    /// benchmarks and demonstrations. Never on a production database.
+    Generate {
+        /// How many cases.
+        #[arg(long)]
+        cases: u64,
+        /// Seed of the case mix and of the case ids (use a new one to add more).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Events per insert statement.
+        #[arg(long, default_value_t = 5000)]
+        chunk: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,5 +144,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(command) => audit::run(&cli.settings, command).await,
         Command::Projections(command) => projections_cli::run(&cli.settings, command).await,
+        Command::Generate { cases, seed, chunk } => {
+            projections_cli::generate(&cli.settings, cases, seed, chunk).await
+        }
     }
 }

@@ -130,3 +130,43 @@ async fn rebuild(settings: &Settings, db: &Database, name: &str, batch: u32) -> 
     }
     Ok(())
 }
+
+/// `prconfirm generate`: synthetic cases, with progress on a terminal.
+///
+/// # Errors
+/// Storage errors.
+pub async fn generate(
+    settings: &Settings,
+    cases: u64,
+    seed: u64,
+    chunk: usize,
+) -> anyhow::Result<()> {
+    use prconfirm_commands::generate::{generate, Plan};
+    let db = startup::open_database(settings).await?;
+    let started = Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    let plan = Plan {
+        cases,
+        seed,
+        chunk: chunk.max(1),
+        now: chrono::Utc::now(),
+    };
+    let outcome = generate(&db, plan, |done, events| {
+        if terminal {
+            let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            eprint!("\r\x1b[2K{done}/{cases} cases, {events} events, {rate:.0} events/s");
+        }
+    })
+    .await;
+    db.close().await;
+    let events = outcome?;
+    if terminal {
+        eprintln!();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{cases} cases, {events} events in {elapsed:.1} s ({:.0} events/s)",
+        events as f64 / elapsed.max(1e-3)
+    );
+    Ok(())
+}

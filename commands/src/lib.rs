@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod generate;
 pub mod metadata;
 pub mod photo;
 pub mod repository;

@@ -379,3 +379,70 @@ pub async fn officer_decisions(db: &Database) -> Result<Vec<DecisionRow>, ReadEr
         })
         .collect())
 }
+
+/// Every row of a view (or table) as a JSON object, ordered by `order_by`: for comparing a
+/// projection with a rebuild of it, row for row. `view` and `order_by` are SQL, not input.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn view_rows(
+    db: &Database,
+    view: &str,
+    order_by: &str,
+) -> Result<Vec<serde_json::Value>, ReadError> {
+    use serde_json::{json, Value};
+    let sql = format!("SELECT * FROM {view} ORDER BY {order_by}");
+    match db {
+        Database::Postgres(pool) => {
+            let sql = format!("SELECT to_jsonb(v)::text FROM ({sql}) v");
+            let rows: Vec<String> = sqlx::query_scalar(&sql).fetch_all(pool).await?;
+            rows.iter().map(|r| Ok(serde_json::from_str(r)?)).collect()
+        }
+        Database::Sqlite(pool) => {
+            use sqlx::{Column, Row, ValueRef};
+            let rows = sqlx::query(&sql).fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| {
+                    let mut object = serde_json::Map::new();
+                    for (i, col) in row.columns().iter().enumerate() {
+                        let raw = row.try_get_raw(i)?;
+                        let value = if raw.is_null() {
+                            Value::Null
+                        } else if let Ok(n) = row.try_get::<i64, _>(i) {
+                            json!(n)
+                        } else {
+                            json!(row.try_get::<String, _>(i)?)
+                        };
+                        object.insert(col.name().to_owned(), value);
+                    }
+                    Ok(Value::Object(object))
+                })
+                .collect()
+        }
+    }
+}
+
+/// Every view of every read model with the order that makes a dump comparable.
+pub const VIEWS: &[(&str, &str)] = &[
+    ("case_status", "case_id"),
+    ("officer_queue", "case_id"),
+    ("stats_cases", "case_id"),
+    ("stats_funnel", "stage"),
+    ("stats_stage_durations", "case_id, stage, entered_at"),
+    ("stats_photo_returns", "reason"),
+    ("stats_counters", "name"),
+    ("stats_daily", "day, kind"),
+    ("stats_officer_decisions", "officer, decision"),
+];
+
+/// [`view_rows`] of every view in [`VIEWS`].
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn dump_views(db: &Database) -> Result<Vec<Vec<serde_json::Value>>, ReadError> {
+    let mut all = Vec::with_capacity(VIEWS.len());
+    for (view, key) in VIEWS {
+        all.push(view_rows(db, view, key).await?);
+    }
+    Ok(all)
+}

@@ -8,6 +8,7 @@ use prconfirm_domain::case::{CaseCommand, ReturnReason};
 use prconfirm_domain::values::ActorId;
 use prconfirm_migrations::Database;
 use prconfirm_projections::models::{ReadModel, ServiceStandards};
+use prconfirm_projections::reads::{self, VIEWS};
 use prconfirm_projections::runner::{self, Target};
 use prconfirm_projections::store::Conn;
 use serde_json::{json, Value};
@@ -73,58 +74,12 @@ async fn catch_up(db: &Database) -> Vec<i64> {
     applied
 }
 
-/// Every row of a view as JSON, in key order.
 async fn dump(db: &Database, view: &str, key: &str) -> Vec<Value> {
-    let sql = format!("SELECT * FROM {view} ORDER BY {key}");
-    match db {
-        Database::Postgres(pool) => {
-            let sql = format!("SELECT to_jsonb(v)::text FROM ({sql}) v");
-            let rows: Vec<String> = sqlx::query_scalar(&sql).fetch_all(pool).await.unwrap();
-            rows.iter()
-                .map(|r| serde_json::from_str(r).unwrap())
-                .collect()
-        }
-        Database::Sqlite(pool) => {
-            use sqlx::{Column, Row, ValueRef};
-            let rows = sqlx::query(&sql).fetch_all(pool).await.unwrap();
-            rows.iter()
-                .map(|row| {
-                    let mut object = serde_json::Map::new();
-                    for (i, col) in row.columns().iter().enumerate() {
-                        let raw = row.try_get_raw(i).unwrap();
-                        let value = if raw.is_null() {
-                            Value::Null
-                        } else if let Ok(n) = row.try_get::<i64, _>(i) {
-                            json!(n)
-                        } else {
-                            json!(row.try_get::<String, _>(i).unwrap())
-                        };
-                        object.insert(col.name().to_owned(), value);
-                    }
-                    Value::Object(object)
-                })
-                .collect()
-        }
-    }
+    reads::view_rows(db, view, key).await.unwrap()
 }
 
-const VIEWS: &[(&str, &str)] = &[
-    ("case_status", "case_id"),
-    ("officer_queue", "case_id"),
-    ("stats_funnel", "stage"),
-    ("stats_stage_durations", "case_id, stage, entered_at"),
-    ("stats_photo_returns", "reason"),
-    ("stats_counters", "name"),
-    ("stats_daily", "day, kind"),
-    ("stats_officer_decisions", "officer, decision"),
-];
-
 async fn dump_all(db: &Database) -> Vec<Vec<Value>> {
-    let mut all = Vec::new();
-    for (view, key) in VIEWS {
-        all.push(dump(db, view, key).await);
-    }
-    all
+    reads::dump_views(db).await.unwrap()
 }
 
 async fn event_count(db: &Database) -> i64 {
