@@ -292,6 +292,36 @@ async fn the_funnel_counts_each_case_once_in_its_stage(db: Database) {
     assert_eq!(count("pr_granted"), 1);
     let total: i64 = funnel.iter().map(|r| r["cases"].as_i64().unwrap()).sum();
     assert_eq!(total, ids.len() as i64);
+    if let Database::Postgres(pool) = &db {
+        // The analysts' role reads their views and nothing else.
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL ROLE prconfirm_analyst")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stats_funnel")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert!(n > 0);
+        tx.rollback().await.unwrap();
+        for private in ["case_status", "officer_queue", "stats_cases", "events"] {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("SET LOCAL ROLE prconfirm_analyst")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            let denied = sqlx::query(&format!("SELECT 1 FROM {private} LIMIT 1"))
+                .execute(&mut *tx)
+                .await
+                .unwrap_err();
+            assert!(
+                denied.to_string().contains("permission denied"),
+                "{private}: {denied}"
+            );
+            tx.rollback().await.unwrap();
+        }
+    }
     let returns = dump(&db, "stats_photo_returns", "reason").await;
     assert_eq!(returns, vec![json!({"reason": "glare", "returns": 1})]);
     let decisions = dump(&db, "stats_officer_decisions", "officer, decision").await;
