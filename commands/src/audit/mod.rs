@@ -9,7 +9,8 @@
 //! - [`verify()`]: recomputes every chain and checkpoint from the raw rows and names the first
 //!   bad event; [`export`]: raw events with their hashes, for outside verifiers;
 //! - [`read`]: events as stored, with their hashes, for auditors' reads through the API, and
-//!   [`reads`]: the append-only record of those reads.
+//!   [`reads`]: the append-only record of those reads; [`replay`]: a case as it stood at a
+//!   past version or time.
 //!
 //! Everything here reads the rows as stored, never upcast: the hash covers what was written.
 
@@ -20,6 +21,7 @@ pub mod export;
 pub mod keys;
 pub mod read;
 pub mod reads;
+pub mod replay;
 mod repository;
 mod rows;
 pub mod verify;

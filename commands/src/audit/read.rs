@@ -14,6 +14,8 @@
 //! order is time order.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use cqrs_es::Aggregate;
+use prconfirm_domain::case::Case;
 use prconfirm_migrations::Database;
 use serde::Serialize;
 use serde_json::Value;
@@ -73,16 +75,13 @@ SELECT 0 AS tx, position, aggregate_type, aggregate_id, sequence,
        event_type, event_version, payload, metadata, recorded_at
   FROM events";
 
-/// Every event of one aggregate, in sequence order; empty if it has none.
+/// Every event of one case, in sequence order; empty if it has none.
 ///
 /// # Errors
 /// [`AuditError::Database`]; [`AuditError::Unreadable`] for a row whose JSON or time does not
 /// parse.
-pub async fn case_events(
-    db: &Database,
-    aggregate_type: &str,
-    case_id: &str,
-) -> Result<Vec<AuditEvent>, AuditError> {
+pub async fn case_events(db: &Database, case_id: &str) -> Result<Vec<AuditEvent>, AuditError> {
+    let aggregate_type = <Case as Aggregate>::TYPE;
     match db {
         Database::Postgres(pool) => {
             let sql = format!(
@@ -134,7 +133,8 @@ pub async fn events(
                 q.push(" AND metadata ->> 'actor_id' = ").push_bind(actor);
             }
             if let Some(from) = &from {
-                q.push(" AND metadata ->> 'occurred_at' >= ").push_bind(from);
+                q.push(" AND metadata ->> 'occurred_at' >= ")
+                    .push_bind(from);
             }
             if let Some(to) = &to {
                 q.push(" AND metadata ->> 'occurred_at' < ").push_bind(to);
@@ -173,7 +173,13 @@ pub fn occurred_at(metadata: &Value) -> Option<DateTime<Utc>> {
     metadata
         .get(keys::OCCURRED_AT)
         .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .and_then(parse_time)
+}
+
+/// An RFC 3339 time, in UTC.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
