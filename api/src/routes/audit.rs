@@ -6,8 +6,7 @@
 //! ([`record_read`]); if the record cannot be written, the read is refused with 503. Nothing
 //! here writes to the event log: a read leaves the case's stream and version as they were.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{MatchedPath, Path, Query, RawPathParams, Request, State};
+use axum::extract::{MatchedPath, Path, RawPathParams, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +20,7 @@ use prconfirm_domain::values::ActorId;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::QueryParams;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::request::correlation_id;
@@ -100,9 +100,8 @@ struct StateQuery {
 async fn case_state(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<StateQuery>, QueryRejection>,
+    QueryParams(query): QueryParams<StateQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
     let cut = match (query.as_of, query.version) {
         (Some(t), None) => Cut::AsOf(t),
         (None, Some(n)) => Cut::Version(n),
@@ -167,9 +166,8 @@ struct FeedQuery {
 /// The global feed from a cursor, optionally one actor's events that occurred in `[from, to)`.
 async fn events(
     State(state): State<AppState>,
-    query: Result<Query<FeedQuery>, QueryRejection>,
+    QueryParams(query): QueryParams<FeedQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
     let (after, limit) = page(query.after.as_deref(), query.limit)?;
     let actor = query
         .actor
@@ -202,9 +200,8 @@ struct ReadsQuery {
 /// The record of auditors' reads, oldest first (this very read included, once settled).
 async fn recorded_reads(
     State(state): State<AppState>,
-    query: Result<Query<ReadsQuery>, QueryRejection>,
+    QueryParams(query): QueryParams<ReadsQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query?;
     let (after, limit) = page(query.after.as_deref(), query.limit)?;
     let reads = reads::reads_after(&state.db, after, limit).await?;
     let next = reads.last().map_or(after, |r| r.cursor);
