@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """Re-verify an event export of prconfirm from the documented canonical form alone.
 
-    python3 scripts/verify_export.py EVENTS.jsonl [--checkpoints CHECKPOINTS.jsonl]
+    python3 scripts/verify_export.py EVENTS.jsonl [--checkpoints CHECKPOINTS.jsonl | --window]
 
 EVENTS.jsonl comes from `prconfirm audit export --out EVENTS.jsonl` (one event per line).
 For every case: sequences run 1, 2, 3, ...; each prev_hash is the previous event's hash (64
 zeros for the first); each hash is SHA-256(prev_hash bytes || canonical event), where the
 canonical event is the canonical JSON of {aggregate_id, aggregate_type, event_type,
 event_version, metadata without hash and prev_hash, payload, sequence} (docs/audit.md).
+
+With --window (for `prconfirm audit export --from T --to T`, which may start a case in the
+middle of its chain), a case's events may start at any sequence: the first one's prev_hash is
+its anchor, taken as given, and from there everything is checked as above. Each anchor not at
+the start of its case is printed; check it against the hash of the case's previous event in
+an earlier export or from GET /v1/audit/cases/{id}/events.
 
 With --checkpoints (from `prconfirm audit checkpoints export`), also folds the running root
 over the events in feed order and compares each checkpoint's count and root. It does not
@@ -69,10 +75,15 @@ def is_hash(value):
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
-def check_case(events):
-    """The first problem of one case's events (sorted by sequence), or None."""
-    prev = ZERO
-    for expected, event in enumerate(events, start=1):
+def check_case(events, window=False):
+    """The first problem of one case's events (sorted by sequence), or None. In a window, the
+    first event's sequence and prev_hash are the anchor the rest is checked from (unless it
+    is the case's first event, whose prev_hash must be zeros as always)."""
+    prev, first = ZERO, 1
+    if (window and events and events[0]["sequence"] != 1
+            and is_hash(events[0]["metadata"].get("prev_hash"))):
+        prev, first = events[0]["metadata"]["prev_hash"], events[0]["sequence"]
+    for expected, event in enumerate(events, start=first):
         metadata = event["metadata"]
         stored_prev, stored = metadata.get("prev_hash"), metadata.get("hash")
         if not (is_hash(stored_prev) and is_hash(stored)):
@@ -115,9 +126,12 @@ def check_checkpoints(events, path):
 
 def main(argv):
     args = argv[1:]
-    checkpoints = None
+    checkpoints, window = None, False
     if len(args) == 3 and args[1] == "--checkpoints":
         checkpoints = args[2]
+        args = args[:1]
+    elif len(args) == 2 and args[1] == "--window":
+        window = True
         args = args[:1]
     if len(args) != 1:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
@@ -132,12 +146,14 @@ def main(argv):
     cases = {}
     for event in events:
         cases.setdefault((event["aggregate_type"], event["aggregate_id"]), []).append(event)
-    problems = []
+    problems, anchors = [], []
     for case_events in cases.values():
         case_events.sort(key=lambda e: e["sequence"])
-        problem = check_case(case_events)
+        problem = check_case(case_events, window)
         if problem:
             problems.append(problem)
+        elif window and case_events[0]["sequence"] != 1:
+            anchors.append(case_events[0])
     if problems:
         event, reason = min(problems, key=lambda p: p[0]["position"])
         print(f"FAILED: {len(problems)} of {len(cases)} cases have a bad event; the first: "
@@ -151,8 +167,12 @@ def main(argv):
             print(f"FAILED: checkpoint {cp['count']} at {cp['cursor']} (root {cp['root']}): "
                   f"the export holds {count} events there, root {root}")
             return 1
+    for event in sorted(anchors, key=lambda e: e["position"]):
+        print(f"anchor: case {event['aggregate_id']} starts at sequence {event['sequence']} "
+              f"after prev_hash {event['metadata']['prev_hash']}")
     print(f"verified {len(events)} events in {len(cases)} cases"
-          + (" and the checkpoints' counts and roots" if checkpoints else ""))
+          + (" and the checkpoints' counts and roots" if checkpoints else "")
+          + (f", {len(anchors)} of them from an anchor" if window else ""))
     return 0
 
 

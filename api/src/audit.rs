@@ -6,6 +6,7 @@ use std::io::{BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use prconfirm_commands::audit::{self, checkpoint, keys, AuditKey, Report};
 
@@ -35,6 +36,14 @@ pub enum AuditCommand {
         /// Only this case's events.
         #[arg(long)]
         case: Option<String>,
+        /// Only events that occurred at or after this time (RFC 3339). Per case, the export
+        /// starts at its first such event: check it with `verify_export.py --window`.
+        #[arg(long, value_parser = rfc3339)]
+        from: Option<DateTime<Utc>>,
+        /// Only events that occurred before this time (RFC 3339). Per case, the export stops
+        /// before its first event at or after it.
+        #[arg(long, value_parser = rfc3339)]
+        to: Option<DateTime<Utc>>,
     },
     /// Sign a checkpoint over the events that arrived since the last one, now.
     Checkpoint,
@@ -54,6 +63,12 @@ pub enum CheckpointsCommand {
     },
 }
 
+fn rfc3339(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time such as 2026-06-01T14:00:00Z: {e}"))
+}
+
 fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     Ok(BufWriter::new(file))
@@ -69,9 +84,20 @@ pub async fn run(settings: &Settings, command: AuditCommand) -> anyhow::Result<(
             checkpoints,
             public_key,
         } => verify(settings, checkpoints.as_deref(), public_key.as_deref()).await,
-        AuditCommand::Export { out, case } => {
+        AuditCommand::Export {
+            out,
+            case,
+            from,
+            to,
+        } => {
+            if let (Some(from), Some(to)) = (from, to) {
+                if from >= to {
+                    bail!("--from must be before --to");
+                }
+            }
             let db = startup::connect(settings).await?;
-            let written = audit::export::export_events(&db, case.as_deref(), create(&out)?)
+            let window = audit::export::Window { from, to };
+            let written = audit::export::export_window(&db, case.as_deref(), window, create(&out)?)
                 .await
                 .context("exporting events")?;
             db.close().await;

@@ -29,6 +29,7 @@ pub enum Access {
 const OFFICER: Access = Access::Roles(&[ActorRole::Officer]);
 const APPLICANT: Access = Access::Roles(&[ActorRole::Applicant]);
 const ANALYST: Access = Access::Roles(&[ActorRole::Analyst]);
+const AUDITOR: Access = Access::Roles(&[ActorRole::Auditor]);
 
 /// Every route and who may call it. A route missing here answers 403 to everyone.
 pub const ACCESS: &[(Method, &str, Access)] = &[
@@ -71,6 +72,12 @@ pub const ACCESS: &[(Method, &str, Access)] = &[
     (Method::GET, "/v1/stats/photo-returns", ANALYST),
     (Method::GET, "/v1/stats/daily", ANALYST),
     (Method::GET, "/v1/stats/officers", ANALYST),
+    // Auditors: read-only, and every call recorded in audit_reads (routes/audit.rs).
+    (Method::GET, "/v1/audit/cases/{id}/events", AUDITOR),
+    (Method::GET, "/v1/audit/cases/{id}/state", AUDITOR),
+    (Method::GET, "/v1/audit/events", AUDITOR),
+    (Method::GET, "/v1/audit/reads", AUDITOR),
+    (Method::POST, "/v1/audit/verification", AUDITOR),
 ];
 
 /// Who may call `method path` (a route template), by the table.

@@ -5,6 +5,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prconfirm_commands::accounts::AccountError;
+use prconfirm_commands::audit::AuditError;
 use prconfirm_commands::photo::PhotoError;
 use prconfirm_commands::CommandError;
 use prconfirm_domain::case::CaseError;
@@ -311,5 +312,17 @@ impl From<PathRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         Self::invalid(r.body_text())
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Database(cause) => storage(cause),
+            other => {
+                tracing::error!(error = %other, "audit read failed");
+                Self::Internal
+            }
+        }
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_debug_implementations)]
 
+mod audit;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -578,6 +580,7 @@ impl Modify for CommonErrors {
         decline, my_case, presence, address, photo, amendment_request, invite, case, case_photo,
         claim, release, photo_review, approval, referral, withdrawal, queue, search, stats_funnel,
         stats_durations, stats_photo_returns, stats_daily, stats_officers),
+    nest((path = "/v1/audit", api = audit::AuditApi)),
     modifiers(&BearerAuth, &CommonErrors),
     components(schemas(Problem))
 )]

@@ -76,6 +76,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
             ),
             mail_dir: settings.data_dir.join("mail"),
             min_version_wait: Duration::from_millis(settings.min_version_wait_ms),
+            audit_key_path: settings.audit_key_path(),
         }),
         mail_wakeup: Arc::new(Notify::new()),
         blobs: BlobStore::new(settings.data_dir.join("blobs")),

@@ -27,6 +27,8 @@ pub struct ApiSettings {
     pub mail_dir: PathBuf,
     /// Longest a read waits for a view to reach a `min_version`.
     pub min_version_wait: std::time::Duration,
+    /// The audit signing key, whose public half `POST /v1/audit/verification` trusts.
+    pub audit_key_path: PathBuf,
 }
 
 /// Shared, cheaply cloned application state.

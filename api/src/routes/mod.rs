@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per resource, and what they share.
 
+mod audit;
 mod cases;
 mod health;
 mod invitations;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(my_case::router())
         .merge(cases::router())
         .merge(views::router())
+        .merge(audit::router(state.clone()))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,

@@ -7,7 +7,10 @@
 //! - [`checkpoint`]: signed checkpoints `{count, cursor, root}` over the global feed, with the
 //!   Ed25519 key of [`keys`] kept outside the database;
 //! - [`verify()`]: recomputes every chain and checkpoint from the raw rows and names the first
-//!   bad event; [`export`]: raw events with their hashes, for outside verifiers.
+//!   bad event; [`export`]: raw events with their hashes, for outside verifiers;
+//! - [`read`]: events as stored, with their hashes, for auditors' reads through the API, and
+//!   [`reads`]: the append-only record of those reads; [`replay`]: a case as it stood at a
+//!   past version or time.
 //!
 //! Everything here reads the rows as stored, never upcast: the hash covers what was written.
 
@@ -16,6 +19,9 @@ pub mod chain;
 pub mod checkpoint;
 pub mod export;
 pub mod keys;
+pub mod read;
+pub mod reads;
+pub mod replay;
 mod repository;
 mod rows;
 pub mod verify;

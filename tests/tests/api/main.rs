@@ -32,6 +32,8 @@ macro_rules! on_both_backends {
     )+};
 }
 
+mod audit;
+
 on_both_backends!(
     a_family_of_two_walks_from_invitation_into_the_portal,
     a_temporary_password_session_can_only_change_the_password,

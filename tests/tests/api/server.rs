@@ -70,6 +70,11 @@ impl TestServer {
         }
     }
 
+    /// The database, as its owner: for tests that tamper behind the application's back.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -34,6 +34,7 @@ on_both_backends!(
     the_python_verifier_accepts_an_untouched_export_and_names_a_changed_event,
     an_export_of_one_case_holds_only_its_events,
     a_log_written_by_racing_commands_verifies,
+    a_windowed_export_verifies_from_its_anchors_and_names_a_changed_event,
 );
 
 fn key() -> AuditKey {
@@ -531,12 +532,16 @@ fn python_verify(
     events: &std::path::Path,
     checkpoints: Option<&std::path::Path>,
 ) -> (bool, String) {
+    match checkpoints {
+        Some(c) => python_verify_with(events, &["--checkpoints".as_ref(), c.as_os_str()]),
+        None => python_verify_with(events, &[]),
+    }
+}
+
+fn python_verify_with(events: &std::path::Path, args: &[&std::ffi::OsStr]) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/verify_export.py");
     let mut command = std::process::Command::new("python3");
-    command.arg(script).arg(events);
-    if let Some(c) = checkpoints {
-        command.arg("--checkpoints").arg(c);
-    }
+    command.arg(script).arg(events).args(args);
     let out = command.output().expect("python3 runs");
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -655,4 +660,88 @@ async fn a_log_written_by_racing_commands_verifies(db: Database) {
     let report = verified(&db, None).await;
     assert!(report.verified, "{report:?}");
     assert_eq!(report.events_checked, written);
+}
+
+/// A log whose events occurred an hour apart: A1 B1 at 14:00, A2 at 15:00, C1 B2 at 16:00,
+/// A3 at 17:00. The window [15:00, 17:00) cuts A and B after their first event.
+async fn a_windowed_export_verifies_from_its_anchors_and_names_a_changed_event(db: Database) {
+    let (service, clock) = service(&db, 0);
+    let hour = chrono::Duration::hours(1);
+    let a = invite(&service, "E000000101", "11111111").await.case_id;
+    let b = invite(&service, "E000000102", "22222222").await.case_id;
+    clock.advance(hour);
+    accept(&service, &a).await;
+    clock.advance(hour);
+    let c = invite(&service, "E000000103", "33333333").await.case_id;
+    accept(&service, &b).await;
+    clock.advance(hour);
+    service
+        .execute(
+            &a,
+            CaseCommand::CreateAccount {
+                username: ActorId::parse("a-ana").unwrap(),
+                temporary_password_expires_at: start() + chrono::Duration::hours(72),
+            },
+            &system(),
+        )
+        .await
+        .unwrap();
+    let window = prconfirm_commands::audit::export::Window {
+        from: Some(start() + hour),
+        to: Some(start() + hour * 3),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("window.jsonl");
+    let export = |db: Database, path: std::path::PathBuf| async move {
+        let file = std::fs::File::create(path).unwrap();
+        prconfirm_commands::audit::export::export_window(&db, None, window, file)
+            .await
+            .unwrap()
+    };
+    assert_eq!(export(db.clone(), path.clone()).await, 3);
+    let lines: Vec<(String, i64)> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| {
+            let id = v["aggregate_id"].as_str().unwrap().to_owned();
+            (id, v["sequence"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(lines, [(a.clone(), 2), (c.clone(), 1), (b.clone(), 2)]);
+
+    // The strict check refuses a window (its chains do not start at 1); --window takes each
+    // cut case's first prev_hash as its anchor and names the anchors.
+    let (ok, out) = python_verify(&path, None);
+    assert!(!ok, "{out}");
+    let window_flag = [std::ffi::OsStr::new("--window")];
+    let (ok, out) = python_verify_with(&path, &window_flag);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("verified 3 events in 3 cases, 2 of them from an anchor"),
+        "{out}"
+    );
+    let anchor = stored_link(&db, &a, 1).await.hash.to_hex();
+    assert!(
+        out.contains(&format!(
+            "anchor: case {a} starts at sequence 2 after prev_hash {anchor}"
+        )),
+        "{out}"
+    );
+
+    // A changed event inside the window is still named.
+    let mut metadata = read_json(&db, &b, 2, "metadata").await;
+    metadata["actor_id"] = json!("officer.a");
+    rewrite_json(&db, &b, 2, "metadata", &metadata).await;
+    export(db.clone(), path.clone()).await;
+    let (ok, out) = python_verify_with(&path, &window_flag);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!(
+            "case {b} sequence 2 position {}",
+            position_of(&db, &b, 2).await
+        )),
+        "{out}"
+    );
+    assert!(out.contains("hash_mismatch"), "{out}");
 }
