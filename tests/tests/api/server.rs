@@ -173,6 +173,37 @@ impl TestServer {
         self.task = task;
     }
 
+    /// Uploads a photo with an `Idempotency-Key`; also answers the `Idempotent-Replayed` header.
+    pub async fn upload_with_key(
+        &self,
+        token: &str,
+        bytes: &[u8],
+        content_type: &str,
+        key: &str,
+    ) -> (StatusCode, Value, Option<String>) {
+        let response = self
+            .client
+            .put(self.url("/v1/my/case/photo"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .header("Idempotency-Key", key)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            replayed,
+        )
+    }
+
     /// Uploads a photo as the applicant holding `token`.
     pub async fn upload(
         &self,
