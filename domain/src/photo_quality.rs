@@ -375,7 +375,7 @@ mod tests {
             70
         } else if cx * cx * 126 * 126 + cy * cy * 90 * 90 < 90 * 90 * 126 * 126 {
             // Stripes 6 px wide, 40 levels apart: features with sharp edges.
-            if (x / 6 + y / 6) % 2 == 0 {
+            if (x / 6 + y / 6).is_multiple_of(2) {
                 110
             } else {
                 150
