@@ -191,7 +191,11 @@ async fn queue_latency(db: &Database, requests: usize) {
 }
 
 /// One applicant's path through the rules, as the lifecycle benchmark drives it.
-async fn lifecycle(service: &CaseService, n: u64, lags: &tokio::sync::mpsc::UnboundedSender<(String, u64, Instant)>) {
+async fn lifecycle(
+    service: &CaseService,
+    n: u64,
+    lags: &tokio::sync::mpsc::UnboundedSender<(String, u64, Instant)>,
+) {
     let officer = RequestMeta::new(Actor::new(
         ActorId::parse("officer.load").unwrap(),
         ActorRole::Officer,
@@ -233,6 +237,7 @@ async fn lifecycle(service: &CaseService, n: u64, lags: &tokio::sync::mpsc::Unbo
         (
             CaseCommand::UploadPhoto {
                 photo: fixtures::photo((n % 200) as u8),
+                quality: fixtures::good_quality(),
             },
             &applicant,
         ),

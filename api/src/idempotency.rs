@@ -9,7 +9,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prconfirm_domain::case::CaseEvent;
 use prconfirm_domain::values::PHOTO_MAX_BYTES;
 use prconfirm_migrations::on_db;
 use serde_json::json;
@@ -132,13 +131,7 @@ async fn replay(
         "/v1/cases/{id}/approval" => {
             json!({ "document_number": document_number(&committed.events) })
         }
-        "/v1/my/case/photo" => {
-            let quality = committed.events.iter().find_map(|e| match e {
-                CaseEvent::PhotoUploaded { photo, .. } => Some(photo_quality(photo)),
-                _ => None,
-            });
-            json!({ "quality": quality })
-        }
+        "/v1/my/case/photo" => json!({ "quality": photo_quality(&committed.events) }),
         _ => json!({}),
     };
     let mut response = command_answer(&committed, extra);

@@ -50,7 +50,25 @@ pub struct PhotoQuality {
     width: u32,
     height: u32,
     bytes: u64,
+    /// The pre-check's flags, advice that never refuses the photo: `too_dark`,
+    /// `background_not_white`, `features_not_visible`, `glare`, `wrong_dimensions`.
     flags: Vec<String>,
+    /// What the pre-check measured; null for a photo stored before the pre-check existed.
+    measurements: Option<PhotoMeasurements>,
+}
+
+/// The pre-check's measurements: luma levels 0-255 on the photo shrunk to 360 x 504 at most.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PhotoMeasurements {
+    width: u32,
+    height: u32,
+    brightness: u8,
+    face_brightness: u8,
+    face_highlights_permille: u16,
+    face_contrast: u8,
+    sharpness: u32,
+    background_brightness: u8,
+    background_spread: u8,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

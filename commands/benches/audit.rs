@@ -97,6 +97,7 @@ async fn template_case() -> anyhow::Result<Vec<Template>> {
         (
             CaseCommand::UploadPhoto {
                 photo: fixtures::photo(1),
+                quality: fixtures::good_quality(),
             },
             &applicant,
         ),

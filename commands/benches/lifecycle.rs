@@ -82,6 +82,7 @@ fn path() -> Vec<(CaseCommand, ActorRole)> {
         (
             CaseCommand::UploadPhoto {
                 photo: photo.clone(),
+                quality: prconfirm_domain::fixtures::good_quality(),
             },
             ActorRole::Applicant,
         ),
@@ -92,7 +93,13 @@ fn path() -> Vec<(CaseCommand, ActorRole)> {
             },
             ActorRole::Officer,
         ),
-        (CaseCommand::UploadPhoto { photo }, ActorRole::Applicant),
+        (
+            CaseCommand::UploadPhoto {
+                photo,
+                quality: prconfirm_domain::fixtures::good_quality(),
+            },
+            ActorRole::Applicant,
+        ),
         (CaseCommand::AcceptPhoto, ActorRole::Officer),
     ]
 }

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use prconfirm_domain::case::{Case, CaseCommand, CaseEvent, Ctx, ReturnReason};
 use prconfirm_domain::fixtures;
+use prconfirm_domain::photo_quality::QualityFlag;
 use prconfirm_domain::values::{ActorId, DocumentNumber};
 use prconfirm_migrations::Database;
 use rand::rngs::StdRng;
@@ -125,6 +126,11 @@ fn case_events(
         script.push((
             CaseCommand::UploadPhoto {
                 photo: fixtures::photo((n % 251) as u8),
+                quality: match rng.gen_range(0..10) {
+                    0 => fixtures::flagged_quality(&[QualityFlag::TooDark]),
+                    1 => fixtures::flagged_quality(&[QualityFlag::Glare]),
+                    _ => fixtures::good_quality(),
+                },
             },
             &applicant,
         ));

@@ -2,6 +2,8 @@
 //! cqrs-es's `CqrsFramework<Case>` over postgres-es (PostgreSQL) or sqlite-es (embedded
 //! SQLite), stamping every event with who, why and when, and chaining it to its case's
 //! previous event by hash ([`audit`]): signed checkpoints and verification live there too.
+//! Also the services commands need: clock, accounts, photos and their pre-check, the eCoPR
+//! document ([`ecopr`]).
 //!
 //! Depends on `domain` (the rules) and `migrations` (the storage handle); never on
 //! `projections` or `api`.
@@ -9,6 +11,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod ecopr;
 pub mod generate;
 pub mod metadata;
 pub mod photo;

@@ -6,6 +6,7 @@
 use chrono::NaiveDate;
 
 use crate::case::CaseFile;
+use crate::photo_quality::{QualityFlag, QualityMeasurements, QualityReport};
 use crate::values::*;
 
 /// A case file for person `n` of application `application`; names keep their accents.
@@ -47,6 +48,33 @@ pub fn photo(seed: u8) -> PhotoRef {
         812_345,
     )
     .expect("photo")
+}
+
+/// What the pre-check would say of a good photo of 1200 x 1680 pixels (see [`photo`]).
+pub fn good_quality() -> QualityReport {
+    let measurements = QualityMeasurements {
+        width: 1200,
+        height: 1680,
+        brightness: 170,
+        face_brightness: 130,
+        face_highlights_permille: 0,
+        face_contrast: 30,
+        sharpness: 400,
+        background_brightness: 240,
+        background_spread: 2,
+    };
+    QualityReport {
+        flags: crate::photo_quality::flags(&measurements),
+        measurements,
+    }
+}
+
+/// The same photo, flagged `flags` by the pre-check.
+pub fn flagged_quality(flags: &[QualityFlag]) -> QualityReport {
+    QualityReport {
+        flags: flags.to_vec(),
+        ..good_quality()
+    }
 }
 
 /// Free text that is known to be valid.

@@ -8,6 +8,7 @@
 pub mod case;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod photo_quality;
 pub mod values;
 
 pub use case::{Case, CaseCommand, CaseError, CaseEvent, CaseRequest, Ctx};

@@ -15,34 +15,58 @@ use proptest::test_runner::{Config, TestRunner};
 
 use prconfirm_domain::case::*;
 use prconfirm_domain::fixtures;
+use prconfirm_domain::photo_quality::QualityFlag;
 use prconfirm_domain::values::*;
 
 /// Sequences run in the normal test run.
 const CASES: u32 = 10_000;
 const OFFICERS: [&str; 3] = ["officer.a", "officer.b", "a-applicant"];
+const ALL_FLAGS: [QualityFlag; 5] = [
+    QualityFlag::TooDark,
+    QualityFlag::BackgroundNotWhite,
+    QualityFlag::FeaturesNotVisible,
+    QualityFlag::Glare,
+    QualityFlag::WrongDimensions,
+];
 
 /// A command in abstract form, with small parameters that make collisions likely.
 #[derive(Debug, Clone)]
 enum Op {
-    Invite { respond_in: i64 },
+    Invite {
+        respond_in: i64,
+    },
     Accept,
     Decline,
     ExpireInvitation,
-    CreateAccount { expires_in: i64 },
+    CreateAccount {
+        expires_in: i64,
+    },
     ExpirePassword,
     ChangePassword,
     Presence(bool),
     Return,
     Address,
-    Upload,
+    /// An upload whose pre-check raised these flags (which must never change the answer).
+    Upload {
+        flags: Vec<QualityFlag>,
+    },
     AcceptPhoto,
-    ReturnPhoto { other: bool, note: bool },
-    Grant { doc: u64 },
+    ReturnPhoto {
+        other: bool,
+        note: bool,
+    },
+    Grant {
+        doc: u64,
+    },
     OrderCard,
     CardMailed,
     RequestAmendment,
-    Amend { doc: u64 },
-    Claim { minutes: i64 },
+    Amend {
+        doc: u64,
+    },
+    Claim {
+        minutes: i64,
+    },
     Release,
     ExpireClaim,
     Refer,
@@ -61,7 +85,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<bool>().prop_map(Op::Presence),
         2 => Just(Op::Return),
         4 => Just(Op::Address),
-        4 => Just(Op::Upload),
+        4 => prop::sample::subsequence(ALL_FLAGS.to_vec(), 0..=ALL_FLAGS.len())
+            .prop_map(|flags| Op::Upload { flags }),
         4 => Just(Op::AcceptPhoto),
         2 => (any::<bool>(), any::<bool>()).prop_map(|(other, note)| Op::ReturnPhoto { other, note }),
         4 => (1u64..4).prop_map(|doc| Op::Grant { doc }),
@@ -91,7 +116,13 @@ fn happy_path() -> Vec<Step> {
         (Op::Accept, 2, 5),
         (Op::CreateAccount { expires_in: 200 }, 0, 1),
         (Op::ChangePassword, 2, 5),
-        (Op::Upload, 2, 5),
+        (
+            Op::Upload {
+                flags: vec![QualityFlag::Glare],
+            },
+            2,
+            5,
+        ),
         (Op::Presence(true), 2, 5),
         (Op::Address, 2, 5),
         (Op::AcceptPhoto, 0, 5),
@@ -146,8 +177,9 @@ fn to_command(op: &Op, now: i64) -> CaseCommand {
             residential: fixtures::address(),
             mailing: None,
         },
-        Op::Upload => CaseCommand::UploadPhoto {
+        Op::Upload { flags } => CaseCommand::UploadPhoto {
             photo: fixtures::photo(7),
+            quality: fixtures::flagged_quality(flags),
         },
         Op::AcceptPhoto => CaseCommand::AcceptPhoto,
         Op::ReturnPhoto { other, note } => CaseCommand::ReturnPhoto {
@@ -215,6 +247,8 @@ struct Model {
     presence: bool,
     address: bool,
     photo: Photo,
+    /// The flags of the latest upload: the officer must see them whatever the review says.
+    photo_flags: Vec<QualityFlag>,
     claim: Option<(usize, i64)>,
     documents: Vec<u64>,
     amendment_pending: bool,
@@ -229,6 +263,7 @@ impl Model {
             presence: false,
             address: false,
             photo: Photo::None,
+            photo_flags: Vec::new(),
             claim: None,
             documents: Vec::new(),
             amendment_pending: false,
@@ -301,8 +336,9 @@ impl Model {
                 self.stage = Confirming;
             }
             Op::Address if self.stage == Confirming => self.address = true,
-            Op::Upload if self.stage == Confirming && self.photo != Photo::Accepted => {
-                self.photo = Photo::Pending
+            Op::Upload { flags } if self.stage == Confirming && self.photo != Photo::Accepted => {
+                self.photo = Photo::Pending;
+                self.photo_flags = flags.clone();
             }
             Op::AcceptPhoto
                 if matches!(self.stage, Confirming | OnHold) && self.photo == Photo::Pending =>
@@ -423,6 +459,24 @@ fn check_history(events: &[CaseEvent]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The photo under review (or returned, or accepted) carries the flags of its own upload.
+fn check_photo(case: &Case, model: &Model) -> Result<(), TestCaseError> {
+    let photo = match &case.stage {
+        Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => &p.photo,
+        _ => return Ok(()),
+    };
+    match (photo.uploaded(), model.photo) {
+        (None, Photo::None) => Ok(()),
+        (Some(uploaded), Photo::Pending | Photo::Returned | Photo::Accepted) => {
+            prop_assert_eq!(&uploaded.quality_flags, &model.photo_flags);
+            Ok(())
+        }
+        (photo, expected) => Err(TestCaseError::fail(format!(
+            "photo {photo:?}, model {expected:?}"
+        ))),
+    }
+}
+
 static GRANTED: AtomicUsize = AtomicUsize::new(0);
 static AMENDED: AtomicUsize = AtomicUsize::new(0);
 static REFUSED: AtomicUsize = AtomicUsize::new(0);
@@ -482,6 +536,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         }
         history.extend(emitted);
         check_history(&history)?;
+        check_photo(&case, &model)?;
         prop_assert_eq!(
             &replay(&history),
             &case,

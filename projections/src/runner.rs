@@ -148,12 +148,17 @@ fn lock_key(name: &str) -> i64 {
 }
 
 async fn begin(conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
-    conn.execute(if conn.is_postgres() {
-        "BEGIN"
+    if conn.is_postgres() {
+        conn.execute("BEGIN").await?;
+        // Plan each batch's statements for its own arguments and the tables' size now. A
+        // generic plan cached while a new generation's tables were empty (and not yet
+        // analysed) scans them whole: the 1,000,000-case rebuild fell from 19,000 to 2,300
+        // events/s on a `DELETE ... WHERE case_id = ANY($1)` planned that way.
+        conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await
     } else {
-        "BEGIN IMMEDIATE"
-    })
-    .await
+        conn.execute("BEGIN IMMEDIATE").await
+    }
 }
 
 /// Ends the transaction [`begin`] opened: commits if `result` is a success, else rolls back.
@@ -480,6 +485,11 @@ async fn switch(
         if done.read == 0 {
             break;
         }
+    }
+    // Statistics for the planner before readers arrive.
+    for table in model.tables() {
+        conn.execute(&format!("ANALYZE {}", table.name(generation)))
+            .await?;
     }
     point_views(conn, model, generation).await?;
     on_conn!(conn, |c| sqlx::query(

@@ -115,6 +115,7 @@ async fn write_case(service: &CaseService, i: usize) -> String {
             (
                 CaseCommand::UploadPhoto {
                     photo: photo.clone(),
+                    quality: prconfirm_domain::fixtures::good_quality(),
                 },
                 ActorRole::Applicant,
             )

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use prconfirm_domain::case::{CaseCommand, CaseFile, PhotoState, ReturnReason, Stage};
+use prconfirm_domain::case::{CaseCommand, CaseFile, ReturnReason, Stage};
 use prconfirm_domain::values::{
     ApplicationNumber, DateOfBirth, Email, ImageFormat, Language, PersonName, Text, Uci,
 };
@@ -131,11 +131,9 @@ async fn photo(
 ) -> Result<Response, ApiError> {
     let loaded = state.cases.load(&id).await?.ok_or(ApiError::NotFound)?;
     let reference = match &loaded.case.stage {
-        Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => match &p.photo {
-            PhotoState::AwaitingReview(r) | PhotoState::Accepted(r) => Some(r.clone()),
-            PhotoState::Returned { photo, .. } => Some(photo.clone()),
-            PhotoState::Missing => None,
-        },
+        Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => {
+            p.photo.uploaded().map(|u| u.reference.clone())
+        }
         stage => stage.granted().and_then(|g| g.photo.clone()),
     }
     .ok_or(ApiError::NotFound)?;

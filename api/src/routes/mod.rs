@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{middleware, Json, Router};
 use prconfirm_commands::Committed;
 use prconfirm_domain::case::{CaseCommand, CaseEvent};
-use prconfirm_domain::values::PhotoRef;
 
 use crate::auth::Caller;
 use serde::de::DeserializeOwned;
@@ -112,14 +111,25 @@ pub fn document_number(events: &[CaseEvent]) -> Option<String> {
     })
 }
 
-/// What the upload's answer says about a stored photo.
-pub fn photo_quality(photo: &PhotoRef) -> serde_json::Value {
-    json!({
-        "format": photo.format(),
-        "width": photo.dimensions().0,
-        "height": photo.dimensions().1,
-        "bytes": photo.bytes(),
-        "flags": [],
+/// What the upload's answer says about the photo it stored, read from the `PhotoUploaded`
+/// event it recorded, so that a replayed answer is the first one: the stored file and the
+/// pre-check's flags and measurements (`null` for a photo stored before the pre-check).
+pub fn photo_quality(events: &[CaseEvent]) -> Option<serde_json::Value> {
+    events.iter().find_map(|e| match e {
+        CaseEvent::PhotoUploaded {
+            photo,
+            quality_flags,
+            quality_measurements,
+            ..
+        } => Some(json!({
+            "format": photo.format(),
+            "width": photo.dimensions().0,
+            "height": photo.dimensions().1,
+            "bytes": photo.bytes(),
+            "flags": quality_flags,
+            "measurements": quality_measurements,
+        })),
+        _ => None,
     })
 }
 

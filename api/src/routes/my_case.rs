@@ -14,7 +14,7 @@ use prconfirm_projections::models::case_views::CaseViewState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{command_answer, if_match, set_etag, JsonBody};
+use super::{command_answer, if_match, photo_quality, set_etag, JsonBody};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -251,24 +251,18 @@ async fn photo(
         .await
         .map_err(|_| ApiError::Internal)?
         .map_err(|e| ApiError::from(prconfirm_commands::photo::PhotoError::Store(e)))?;
-    let reference = processed.reference;
-    let quality = json!({
-        "format": reference.format(),
-        "width": reference.dimensions().0,
-        "height": reference.dimensions().1,
-        "bytes": reference.bytes(),
-        "flags": [],
-    });
     let mut meta = caller.meta()?;
     meta.expected_version = if_match(&headers)?;
+    // The pre-check's flags go into the event and back to the applicant; they never refuse.
+    let command = CaseCommand::UploadPhoto {
+        photo: processed.reference,
+        quality: processed.quality,
+    };
     let committed = state
         .cases
-        .execute(
-            caller.case_id()?,
-            CaseCommand::UploadPhoto { photo: reference },
-            &meta,
-        )
+        .execute(caller.case_id()?, command, &meta)
         .await?;
+    let quality = photo_quality(&committed.events);
     Ok(command_answer(&committed, json!({ "quality": quality })))
 }
 

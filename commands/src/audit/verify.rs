@@ -386,7 +386,7 @@ pub async fn verify(
             Item::Checkpoints(stored) => pass.checkpoints(stored),
             Item::Event(event) => {
                 pass.event(&event);
-                if pass.report.events_checked % PROGRESS_EVERY == 0 {
+                if pass.report.events_checked.is_multiple_of(PROGRESS_EVERY) {
                     progress(Progress {
                         events_checked: pass.report.events_checked,
                     });

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{CaseFile, ReturnReason};
+use crate::photo_quality::QualityReport;
 use crate::values::{ActorId, Address, DocumentNumber, MailingAddress, PhotoRef, Text};
 
 /// What the rules need from outside the case: the time and who is asking. The aggregate has
@@ -46,8 +47,10 @@ pub enum CaseCommand {
         residential: Address,
         mailing: Option<MailingAddress>,
     },
+    /// A photo that passed the hard rules, with what the pre-check measured on it.
     UploadPhoto {
         photo: PhotoRef,
+        quality: QualityReport,
     },
     AcceptPhoto,
     ReturnPhoto {

@@ -120,12 +120,15 @@ impl Case {
                 mailing: mailing.clone(),
                 at,
             },
-            (C::UploadPhoto { photo }, Stage::Confirming(p)) => {
+            // The pre-check's flags are recorded, never judged: only the officer refuses.
+            (C::UploadPhoto { photo, quality }, Stage::Confirming(p)) => {
                 if matches!(p.photo, PhotoState::Accepted(_)) {
                     return Err(CaseError::PhotoAlreadyAccepted);
                 }
                 E::PhotoUploaded {
                     photo: photo.clone(),
+                    quality_flags: quality.flags.clone(),
+                    quality_measurements: Some(quality.measurements),
                     at,
                 }
             }

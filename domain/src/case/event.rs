@@ -6,7 +6,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::case::StageName;
-
+use crate::photo_quality::{QualityFlag, QualityMeasurements};
 use crate::values::{
     ActorId, Address, ApplicationNumber, DateOfBirth, DocumentNumber, Email, Language,
     MailingAddress, PersonName, PhotoRef, Text, Uci,
@@ -87,8 +87,16 @@ pub enum CaseEvent {
         mailing: Option<MailingAddress>,
         at: DateTime<Utc>,
     },
+    /// Version 1.1; version 1.0 had no pre-check, so it upcasts to no flags and no
+    /// measurements.
     PhotoUploaded {
         photo: PhotoRef,
+        /// What the machine pre-check flagged: advice to the applicant and the officer, never
+        /// a refusal.
+        quality_flags: Vec<QualityFlag>,
+        /// The measurements behind the flags, kept so that the thresholds can be tuned against
+        /// officers' decisions and the upload's answer can be given again; `None` before 1.1.
+        quality_measurements: Option<QualityMeasurements>,
         at: DateTime<Utc>,
     },
     PhotoAccepted {
@@ -252,6 +260,7 @@ impl CaseEvent {
     pub fn version(&self) -> &'static str {
         match self {
             Self::AddressConfirmed { .. } => upcast::ADDRESS_CONFIRMED_VERSION,
+            Self::PhotoUploaded { .. } => upcast::PHOTO_UPLOADED_VERSION,
             _ => "1.0",
         }
     }
@@ -273,6 +282,8 @@ pub mod upcast {
 
     /// Current version of `AddressConfirmed`.
     pub const ADDRESS_CONFIRMED_VERSION: &str = "2.0";
+    /// Current version of `PhotoUploaded`.
+    pub const PHOTO_UPLOADED_VERSION: &str = "1.1";
 
     /// A step from an older shape of one event type to a newer one.
     #[derive(Debug, Clone, Copy)]
@@ -285,11 +296,18 @@ pub mod upcast {
 
     /// Every upcaster, oldest first. The event store applies them on load; the feed's
     /// readers apply them through [`to_current`].
-    pub const ALL: &[Upcaster] = &[Upcaster {
-        event_type: "AddressConfirmed",
-        to_version: ADDRESS_CONFIRMED_VERSION,
-        transform: address_confirmed_v1_to_v2,
-    }];
+    pub const ALL: &[Upcaster] = &[
+        Upcaster {
+            event_type: "AddressConfirmed",
+            to_version: ADDRESS_CONFIRMED_VERSION,
+            transform: address_confirmed_v1_to_v2,
+        },
+        Upcaster {
+            event_type: "PhotoUploaded",
+            to_version: PHOTO_UPLOADED_VERSION,
+            transform: photo_uploaded_v1_0_to_v1_1,
+        },
+    ];
 
     /// Brings a stored payload to its event type's current shape; returns the new version.
     pub fn to_current(event_type: &str, version: &str, payload: Value) -> (String, Value) {
@@ -326,6 +344,21 @@ pub mod upcast {
         }
         Value::Object(std::mem::replace(&mut outer, Map::new()))
     }
+
+    /// `PhotoUploaded` 1.0 `{photo, at}` to 1.1 `{photo, quality_flags: [],
+    /// quality_measurements: null, at}`: photos uploaded before the pre-check existed were
+    /// never measured, so they carry no flag and no measurement (not "measured and fine").
+    pub fn photo_uploaded_v1_0_to_v1_1(payload: Value) -> Value {
+        let Value::Object(mut outer) = payload else {
+            return payload;
+        };
+        if let Some(Value::Object(body)) = outer.get_mut("PhotoUploaded") {
+            body.entry("quality_flags")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            body.entry("quality_measurements").or_insert(Value::Null);
+        }
+        Value::Object(std::mem::replace(&mut outer, Map::new()))
+    }
 }
 
 #[cfg(test)]
@@ -353,6 +386,49 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn photo_uploaded_version_one_reads_as_one_point_one_without_flags() {
+        let v1 = json!({"PhotoUploaded": {
+            "photo": {"sha256": "ab".repeat(32), "format": "jpeg", "width": 1200, "height": 1680, "bytes": 812345},
+            "at": "2026-01-02T03:04:05Z"
+        }});
+        let (version, upcast) = upcast::to_current("PhotoUploaded", "1.0", v1);
+        assert_eq!(version, "1.1");
+        let event: CaseEvent = serde_json::from_value(upcast).unwrap_or_else(|e| panic!("{e}"));
+        match event {
+            CaseEvent::PhotoUploaded {
+                photo,
+                quality_flags,
+                quality_measurements,
+                ..
+            } => {
+                assert_eq!(photo.dimensions(), (1200, 1680));
+                assert_eq!(quality_flags, vec![]);
+                assert_eq!(quality_measurements, None);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn photo_uploaded_at_its_current_version_is_left_as_it_is() {
+        let current = json!({"PhotoUploaded": {
+            "photo": {"sha256": "ab".repeat(32), "format": "png", "width": 1000, "height": 1400, "bytes": 1},
+            "quality_flags": ["glare"],
+            "quality_measurements": null,
+            "at": "2026-01-02T03:04:05Z"
+        }});
+        let (version, same) = upcast::to_current("PhotoUploaded", "1.1", current.clone());
+        assert_eq!((version.as_str(), same), ("1.1", current));
+        let event = CaseEvent::PhotoUploaded {
+            photo: crate::fixtures::photo(1),
+            quality_flags: vec![],
+            quality_measurements: None,
+            at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        assert_eq!(event.event_version(), "1.1");
     }
 
     #[test]

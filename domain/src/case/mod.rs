@@ -15,6 +15,7 @@ pub use error::{CaseError, Requirement};
 pub use event::{upcast, CaseEvent, CaseFile, ReturnReason};
 pub use state::{
     Addresses, Case, Claim, Ecopr, Granted, PhotoState, Progress, Referral, Stage, StageName,
+    UploadedPhoto,
 };
 
 use cqrs_es::event_sink::EventSink;

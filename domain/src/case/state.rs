@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{CaseEvent, CaseFile, ReturnReason};
+use crate::photo_quality::QualityFlag;
 use crate::values::{ActorId, Address, DocumentNumber, MailingAddress, PhotoRef, Text};
 
 /// One applicant's confirmation case.
@@ -76,17 +77,38 @@ pub struct Addresses {
     pub mailing: Option<MailingAddress>,
 }
 
+/// The applicant's latest photo and where its review stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PhotoState {
     #[default]
     Missing,
-    AwaitingReview(PhotoRef),
+    AwaitingReview(UploadedPhoto),
     Returned {
-        photo: PhotoRef,
+        photo: UploadedPhoto,
         reason: ReturnReason,
         note: Option<Text>,
     },
-    Accepted(PhotoRef),
+    Accepted(UploadedPhoto),
+}
+
+impl PhotoState {
+    /// The photo, whatever its review says; `None` if there is none yet.
+    pub fn uploaded(&self) -> Option<&UploadedPhoto> {
+        match self {
+            Self::Missing => None,
+            Self::AwaitingReview(p) | Self::Accepted(p) | Self::Returned { photo: p, .. } => {
+                Some(p)
+            }
+        }
+    }
+}
+
+/// An uploaded photo and what the machine pre-check flagged on it, for the officer who reviews
+/// it (the flags are advice: the officer decides).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedPhoto {
+    pub reference: PhotoRef,
+    pub quality_flags: Vec<QualityFlag>,
 }
 
 /// A permanent resident: the eCoPR in force and the ones it replaced.
@@ -286,9 +308,19 @@ impl Case {
                 }
                 stage
             }
-            (mut stage, E::PhotoUploaded { photo, .. }) => {
+            (
+                mut stage,
+                E::PhotoUploaded {
+                    photo,
+                    quality_flags,
+                    ..
+                },
+            ) => {
                 if let Some(p) = stage.progress_mut() {
-                    p.photo = PhotoState::AwaitingReview(photo);
+                    p.photo = PhotoState::AwaitingReview(UploadedPhoto {
+                        reference: photo,
+                        quality_flags,
+                    });
                 }
                 stage
             }
@@ -315,7 +347,7 @@ impl Case {
             (Stage::Confirming(p), E::PermanentResidenceGranted { by, on, .. }) => {
                 self.claim = None;
                 let photo = match p.photo {
-                    PhotoState::Accepted(photo) => Some(photo),
+                    PhotoState::Accepted(photo) => Some(photo.reference),
                     _ => None,
                 };
                 Stage::PrGranted(Granted {

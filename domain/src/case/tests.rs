@@ -26,7 +26,32 @@ fn text(s: &str) -> Text {
 fn file() -> CaseFile {
     crate::fixtures::case_file("E001234567", "12345678", "Zoë")
 }
-use crate::fixtures::{address, photo};
+use crate::fixtures::{address, flagged_quality, good_quality, photo};
+use crate::photo_quality::QualityFlag;
+
+/// The applicant uploads photo `seed`, which the pre-check found good.
+fn upload(seed: u8) -> CaseCommand {
+    CaseCommand::UploadPhoto {
+        photo: photo(seed),
+        quality: good_quality(),
+    }
+}
+/// What the upload of a good photo `seed` records at `minutes`.
+fn uploaded(seed: u8, minutes: i64) -> CaseEvent {
+    CaseEvent::PhotoUploaded {
+        photo: photo(seed),
+        quality_flags: vec![],
+        quality_measurements: Some(good_quality().measurements),
+        at: t(minutes),
+    }
+}
+/// Photo `seed` awaiting review, with no flag.
+fn in_review(seed: u8) -> PhotoState {
+    PhotoState::AwaitingReview(UploadedPhoto {
+        reference: photo(seed),
+        quality_flags: vec![],
+    })
+}
 fn doc(n: u64) -> DocumentNumber {
     DocumentNumber::from_serial(n)
 }
@@ -70,10 +95,7 @@ mod history {
     }
     pub fn photo_uploaded() -> Vec<CaseEvent> {
         let mut h = confirming();
-        h.push(CaseEvent::PhotoUploaded {
-            photo: photo(1),
-            at: t(4),
-        });
+        h.push(uploaded(1, 4));
         h
     }
     pub fn ready() -> Vec<CaseEvent> {
@@ -291,7 +313,7 @@ fn nothing_inside_the_portal_happens_before_the_password_change() {
     let case = given(&history::account());
     for cmd in [
         CaseCommand::DeclarePresence { in_canada: true },
-        CaseCommand::UploadPhoto { photo: photo(1) },
+        upload(1),
         CaseCommand::ConfirmAddress {
             residential: address(),
             mailing: None,
@@ -307,7 +329,7 @@ fn nothing_inside_the_portal_happens_before_the_password_change() {
 #[test]
 fn presence_address_and_photo_come_in_any_order() {
     let events = [
-        CaseCommand::UploadPhoto { photo: photo(1) },
+        upload(1),
         CaseCommand::ConfirmAddress {
             residential: address(),
             mailing: None,
@@ -325,7 +347,7 @@ fn presence_address_and_photo_come_in_any_order() {
     };
     assert_eq!(p.presence, Some(t(12)));
     assert!(p.address.is_some());
-    assert_eq!(p.photo, PhotoState::AwaitingReview(photo(1)));
+    assert_eq!(p.photo, in_review(1));
 }
 
 #[test]
@@ -380,10 +402,7 @@ fn an_applicant_abroad_puts_the_case_on_hold_until_they_return() {
         Err(invalid("GrantPermanentResidence", StageName::OnHold))
     );
     assert_eq!(
-        on_hold.decide(
-            &CaseCommand::UploadPhoto { photo: photo(2) },
-            &ctx(21, "a-1")
-        ),
+        on_hold.decide(&upload(2), &ctx(21, "a-1")),
         Err(invalid("UploadPhoto", StageName::OnHold))
     );
     let back = on_hold
@@ -444,11 +463,77 @@ fn returning_a_photo_requires_a_reason_and_other_requires_a_note() {
     assert_eq!(
         p.photo,
         PhotoState::Returned {
-            photo: photo(1),
+            photo: UploadedPhoto {
+                reference: photo(1),
+                quality_flags: vec![]
+            },
             reason: ReturnReason::Glare,
             note: None
         }
     );
+}
+
+#[test]
+fn pre_check_flags_never_refuse_an_upload_and_stay_with_the_photo_for_the_officer() {
+    let flags = vec![QualityFlag::TooDark, QualityFlag::Glare];
+    let flagged = CaseCommand::UploadPhoto {
+        photo: photo(3),
+        quality: flagged_quality(&flags),
+    };
+    let mut h = history::confirming();
+    let events = given(&h).decide(&flagged, &ctx(10, "a-1")).unwrap();
+    assert_eq!(
+        events,
+        vec![CaseEvent::PhotoUploaded {
+            photo: photo(3),
+            quality_flags: flags.clone(),
+            quality_measurements: Some(good_quality().measurements),
+            at: t(10),
+        }]
+    );
+    h.extend(events);
+    let photo_state = |h: &[CaseEvent]| match given(h).stage {
+        Stage::Confirming(p) => p.photo,
+        other => panic!("stage {other:?}"),
+    };
+    let flagged_photo = UploadedPhoto {
+        reference: photo(3),
+        quality_flags: flags,
+    };
+    assert_eq!(
+        photo_state(&h),
+        PhotoState::AwaitingReview(flagged_photo.clone())
+    );
+    // The officer decides: a flagged photo can be returned, and a new upload replaces the flags.
+    let returned = given(&h)
+        .decide(
+            &CaseCommand::ReturnPhoto {
+                reason: ReturnReason::TooDark,
+                note: None,
+            },
+            &ctx(11, "officer.b"),
+        )
+        .unwrap();
+    h.extend(returned);
+    assert_eq!(
+        photo_state(&h),
+        PhotoState::Returned {
+            photo: flagged_photo.clone(),
+            reason: ReturnReason::TooDark,
+            note: None
+        }
+    );
+    h.extend(given(&h).decide(&upload(4), &ctx(12, "a-1")).unwrap());
+    assert_eq!(photo_state(&h), in_review(4));
+    // ... and a flagged photo can be accepted, keeping its flags.
+    let mut h = history::confirming();
+    h.extend(given(&h).decide(&flagged, &ctx(10, "a-1")).unwrap());
+    h.extend(
+        given(&h)
+            .decide(&CaseCommand::AcceptPhoto, &ctx(11, "officer.b"))
+            .unwrap(),
+    );
+    assert_eq!(photo_state(&h), PhotoState::Accepted(flagged_photo));
 }
 
 #[test]
@@ -461,20 +546,11 @@ fn a_returned_photo_can_be_uploaded_again_but_an_accepted_one_cannot() {
         at: t(5),
     });
     assert_eq!(
-        given(&h).decide(
-            &CaseCommand::UploadPhoto { photo: photo(2) },
-            &ctx(6, "a-1")
-        ),
-        Ok(vec![CaseEvent::PhotoUploaded {
-            photo: photo(2),
-            at: t(6)
-        }])
+        given(&h).decide(&upload(2), &ctx(6, "a-1")),
+        Ok(vec![uploaded(2, 6)])
     );
     assert_eq!(
-        given(&history::ready()).decide(
-            &CaseCommand::UploadPhoto { photo: photo(2) },
-            &ctx(9, "a-1")
-        ),
+        given(&history::ready()).decide(&upload(2), &ctx(9, "a-1")),
         Err(CaseError::PhotoAlreadyAccepted)
     );
 }
@@ -717,7 +793,7 @@ fn a_withdrawn_case_accepts_nothing() {
     assert_eq!(closed.stage.name(), StageName::Withdrawn);
     assert_eq!(closed.claim, None);
     for cmd in [
-        CaseCommand::UploadPhoto { photo: photo(2) },
+        upload(2),
         CaseCommand::Claim { until: t(20) },
         CaseCommand::Withdraw {
             reason: text("again"),

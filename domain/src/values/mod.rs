@@ -12,7 +12,9 @@ mod photo;
 pub use address::{Address, MailingAddress, PostalCode, Province};
 pub use ids::{ActorId, ApplicationNumber, DocumentNumber, Uci};
 pub use person::{DateOfBirth, Email, Language, PersonName, Text};
-pub use photo::{ImageFormat, PhotoRef, Sha256Hex, PHOTO_MAX_BYTES};
+pub use photo::{
+    ImageFormat, PhotoRef, Sha256Hex, PHOTO_MAX_BYTES, PHOTO_MAX_SIZE, PHOTO_MIN_SIZE,
+};
 
 /// A value that was refused, naming the rule it broke.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

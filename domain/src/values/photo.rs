@@ -7,8 +7,10 @@ use super::{string_value, ValueError};
 
 /// Largest photo accepted: 4 MB, as the published rules say (read as 4 x 1024 x 1024 bytes).
 pub const PHOTO_MAX_BYTES: u64 = 4 * 1024 * 1024;
-const MIN_SIZE: (u32, u32) = (715, 1000);
-const MAX_SIZE: (u32, u32) = (2000, 2800);
+/// Smallest photo accepted, width x height in pixels.
+pub const PHOTO_MIN_SIZE: (u32, u32) = (715, 1000);
+/// Largest photo accepted, width x height in pixels (a 50 x 70 mm portrait at 1016 dpi).
+pub const PHOTO_MAX_SIZE: (u32, u32) = (2000, 2800);
 
 /// A SHA-256 digest as 64 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,8 +70,8 @@ impl PhotoRef {
                 max: PHOTO_MAX_BYTES,
             });
         }
-        let fits = (MIN_SIZE.0..=MAX_SIZE.0).contains(&width)
-            && (MIN_SIZE.1..=MAX_SIZE.1).contains(&height);
+        let fits = (PHOTO_MIN_SIZE.0..=PHOTO_MAX_SIZE.0).contains(&width)
+            && (PHOTO_MIN_SIZE.1..=PHOTO_MAX_SIZE.1).contains(&height);
         if !fits {
             return Err(ValueError::PhotoDimensions { width, height });
         }

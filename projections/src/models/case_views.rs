@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use prconfirm_domain::case::{Case, CaseEvent, PhotoState, Stage};
+use prconfirm_domain::photo_quality::QualityFlag;
 use serde::{Deserialize, Serialize};
 
 use super::{fold_cases, ApplyError, Decoded, Table};
@@ -211,10 +212,17 @@ const QUEUE: Shape = Shape {
     key_len: 1,
 };
 
-/// The photo quality flags officers see beside a task.
-fn flags(state: &CaseViewState) -> Vec<String> {
-    let _ = state;
-    Vec::new()
+/// The photo quality flags officers see beside a task: the pre-check's, on the photo the
+/// case holds now.
+fn flags(state: &CaseViewState) -> Vec<QualityFlag> {
+    match &state.case.stage {
+        Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => p
+            .photo
+            .uploaded()
+            .map(|u| u.quality_flags.clone())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 pub(super) async fn apply(

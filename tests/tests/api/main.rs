@@ -43,6 +43,7 @@ on_both_backends!(
     steps_out_of_order_and_stale_versions_are_refused,
     every_response_carries_the_security_headers,
     photos_are_judged_by_their_bytes_and_the_rules,
+    the_upload_answer_carries_the_pre_check_and_a_replay_repeats_it,
     an_idempotency_key_replays_the_first_answer_even_after_a_restart,
     metrics_count_requests_by_route_and_commands_by_outcome,
     every_documented_route_answers_each_role_as_the_access_table_says,
@@ -481,6 +482,57 @@ async fn photos_are_judged_by_their_bytes_and_the_rules(server: TestServer) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = server.upload(&applicant, &good, "image/png").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn the_upload_answer_carries_the_pre_check_and_a_replay_repeats_it(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let (applicant, case_id) = onboard(&server, &officer, "12345678", "Ana").await;
+    // One near-white grey: no features to see, and a face region clipped white.
+    let blank = png(800, 1100, 250);
+    let first = server
+        .upload_with_key(&applicant, &blank, "image/png", "photo-1")
+        .await;
+    assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+    let quality = &first.1["quality"];
+    let flags = json!(["features_not_visible", "glare"]);
+    assert_eq!(quality["flags"], flags, "{quality}");
+    assert_eq!(
+        (
+            quality["format"].as_str(),
+            quality["width"].as_u64(),
+            quality["measurements"]["height"].as_u64(),
+            quality["measurements"]["face_contrast"].as_u64(),
+            quality["measurements"]["face_highlights_permille"].as_u64(),
+        ),
+        (Some("png"), Some(800), Some(1100), Some(0), Some(1000)),
+        "{quality}"
+    );
+    // Flags are advice: the photo waits for an officer like any other.
+    let (_, view) = server
+        .call(Method::GET, "/v1/my/case", Some(&applicant), None)
+        .await;
+    assert_eq!(view["photo"]["status"], "in_review");
+
+    // A retry gets the first answer again, rebuilt from the recorded event.
+    let again = server
+        .upload_with_key(&applicant, &blank, "image/png", "photo-1")
+        .await;
+    assert_eq!((again.0, &again.1), (StatusCode::OK, &first.1));
+    assert_eq!(again.2.as_deref(), Some("true"));
+
+    // The officer sees the flags with the photo under review.
+    let (_, case) = server
+        .call(
+            Method::GET,
+            &format!("/v1/cases/{case_id}"),
+            Some(&officer),
+            None,
+        )
+        .await;
+    assert_eq!(
+        case["case"]["stage"]["Confirming"]["photo"]["AwaitingReview"]["quality_flags"], flags,
+        "{case}"
+    );
 }
 
 fn invite_body(uci: &str, given: &str, email: &str) -> Value {

@@ -46,7 +46,16 @@ impl TestServer {
 
     async fn spawn(db: Database, dir: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
         let data_dir = dir.to_str().unwrap().to_owned();
-        let cli = Cli::parse_from(["prconfirm", "--data-dir", &data_dir, "serve"]);
+        // A loaded CI machine may take seconds to project a batch: reads with ?min_version
+        // wait up to 8 s here (2 s in production) so tests do not race the runner.
+        let cli = Cli::parse_from([
+            "prconfirm",
+            "--data-dir",
+            &data_dir,
+            "--min-version-wait-ms",
+            "8000",
+            "serve",
+        ]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let settings = cli.settings.clone();
@@ -176,6 +185,37 @@ impl TestServer {
         let (base, task) = Self::spawn(self.db.clone(), self._dir.path()).await;
         self.base = base;
         self.task = task;
+    }
+
+    /// Uploads a photo with an `Idempotency-Key`; also answers the `Idempotent-Replayed` header.
+    pub async fn upload_with_key(
+        &self,
+        token: &str,
+        bytes: &[u8],
+        content_type: &str,
+        key: &str,
+    ) -> (StatusCode, Value, Option<String>) {
+        let response = self
+            .client
+            .put(self.url("/v1/my/case/photo"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .header("Idempotency-Key", key)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            replayed,
+        )
     }
 
     /// Uploads a photo as the applicant holding `token`.

@@ -72,7 +72,9 @@ pub fn system() -> RequestMeta {
     RequestMeta::new(Actor::system())
 }
 
-pub use prconfirm_domain::fixtures::{address, case_file as file, photo};
+pub use prconfirm_domain::fixtures::{
+    address, case_file as file, flagged_quality, good_quality, photo,
+};
 
 pub fn respond_by() -> DateTime<Utc> {
     start() + Duration::days(30)

@@ -4,7 +4,10 @@
 use chrono::Duration;
 use prconfirm_commands::audit::chain::{event_hash, stamp, ChainHash, EventFields, StoredLink};
 use prconfirm_commands::{CaseService, CommandError, RequestMeta};
-use prconfirm_domain::case::{CaseCommand, CaseError, CaseEvent, PhotoState, Stage, StageName};
+use prconfirm_domain::case::{
+    CaseCommand, CaseError, CaseEvent, PhotoState, Stage, StageName, UploadedPhoto,
+};
+use prconfirm_domain::photo_quality::QualityFlag;
 use prconfirm_domain::values::{ActorId, Text};
 use prconfirm_migrations::Database;
 use serde_json::Value;
@@ -20,6 +23,7 @@ on_both_backends!(
     commands_on_an_unknown_case_are_not_found,
     snapshots_load_the_same_case_as_a_full_replay,
     an_address_stored_in_its_first_shape_still_loads,
+    a_photo_stored_before_the_pre_check_still_loads,
     ecopr_document_numbers_are_unique,
 );
 
@@ -56,7 +60,15 @@ async fn full_path(service: &CaseService, file_uci: &str, given: &str, user: &st
         a.clone(),
     )
     .await;
-    run(CaseCommand::UploadPhoto { photo: photo(1) }, a.clone()).await;
+    // The first photo is flagged by the pre-check and returned; the second is clean.
+    run(
+        CaseCommand::UploadPhoto {
+            photo: photo(1),
+            quality: flagged_quality(&[QualityFlag::Glare]),
+        },
+        a.clone(),
+    )
+    .await;
     run(
         CaseCommand::ReturnPhoto {
             reason: prconfirm_domain::case::ReturnReason::TooDark,
@@ -65,7 +77,14 @@ async fn full_path(service: &CaseService, file_uci: &str, given: &str, user: &st
         o.clone(),
     )
     .await;
-    run(CaseCommand::UploadPhoto { photo: photo(2) }, a.clone()).await;
+    run(
+        CaseCommand::UploadPhoto {
+            photo: photo(2),
+            quality: good_quality(),
+        },
+        a.clone(),
+    )
+    .await;
     let accepted = run(CaseCommand::AcceptPhoto, o.clone()).await;
     assert_eq!(accepted.version, 10);
     let granted = service.grant(&id, &o).await.unwrap();
@@ -112,6 +131,23 @@ async fn a_family_of_two_goes_from_invitation_to_mailed_cards(db: Database) {
             "PrCardMailed"
         ]
     );
+    // The pre-check's flags and measurements come back from storage as they were recorded.
+    let uploads: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.payload {
+            CaseEvent::PhotoUploaded {
+                quality_flags,
+                quality_measurements,
+                ..
+            } => Some((quality_flags.clone(), *quality_measurements)),
+            _ => None,
+        })
+        .collect();
+    let measured = Some(good_quality().measurements);
+    assert_eq!(
+        uploads,
+        [(vec![QualityFlag::Glare], measured), (vec![], measured)]
+    );
 }
 
 async fn every_event_carries_who_why_and_when(db: Database) {
@@ -156,7 +192,10 @@ async fn a_refused_command_writes_nothing(db: Database) {
     let refused = service
         .execute(
             &invited.case_id,
-            CaseCommand::UploadPhoto { photo: photo(1) },
+            CaseCommand::UploadPhoto {
+                photo: photo(1),
+                quality: good_quality(),
+            },
             &applicant("a-ana"),
         )
         .await;
@@ -328,6 +367,62 @@ async fn an_address_stored_in_its_first_shape_still_loads(db: Database) {
             },
             &applicant("a-ana"),
         )
+        .await
+        .unwrap();
+}
+
+async fn a_photo_stored_before_the_pre_check_still_loads(db: Database) {
+    let (service, _clock) = service(&db, 0);
+    let id = invite(&service, "E000000005", "12345678").await.case_id;
+    service
+        .execute(&id, CaseCommand::AcceptInvitation, &system())
+        .await
+        .unwrap();
+    service
+        .execute(
+            &id,
+            CaseCommand::CreateAccount {
+                username: ActorId::parse("a-ana").unwrap(),
+                temporary_password_expires_at: start() + Duration::hours(1),
+            },
+            &system(),
+        )
+        .await
+        .unwrap();
+    service
+        .execute(&id, CaseCommand::ChangePassword, &applicant("a-ana"))
+        .await
+        .unwrap();
+    // A PhotoUploaded as the first release wrote it: version 1.0, no pre-check.
+    let payload = serde_json::json!({"PhotoUploaded": {
+        "photo": {"sha256": "03".repeat(32), "format": "jpeg", "width": 1200, "height": 1680, "bytes": 812345},
+        "at": "2026-06-01T14:00:00Z"
+    }});
+    let metadata = serde_json::json!({"actor_id": "a-ana", "actor_role": "applicant"});
+    insert_raw(&db, &id, 5, "PhotoUploaded", "1.0", &payload, &metadata).await;
+    let loaded = service.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.version, 5);
+    let Stage::Confirming(progress) = &loaded.case.stage else {
+        panic!("stage {:?}", loaded.case.stage)
+    };
+    assert_eq!(
+        progress.photo,
+        PhotoState::AwaitingReview(UploadedPhoto {
+            reference: photo(3),
+            quality_flags: vec![],
+        })
+    );
+    let history = service.history(&id).await.unwrap();
+    assert!(matches!(
+        &history[4].payload,
+        CaseEvent::PhotoUploaded {
+            quality_measurements: None,
+            ..
+        }
+    ));
+    // And an officer can review it as any other.
+    service
+        .execute(&id, CaseCommand::AcceptPhoto, &officer("officer.a"))
         .await
         .unwrap();
 }

@@ -135,6 +135,9 @@ async fn office_day(service: &CaseService) -> Vec<String> {
             id,
             CaseCommand::UploadPhoto {
                 photo: photo(i as u8),
+                quality: prconfirm_domain::fixtures::flagged_quality(&[
+                    prconfirm_domain::photo_quality::QualityFlag::Glare,
+                ]),
             },
             user(i),
         )
@@ -195,6 +198,12 @@ async fn views_follow_the_log_and_a_rebuild_equals_them(db: Database) {
     assert_eq!(task_of(&ids[0]).as_deref(), Some("stale_invitation"));
     assert_eq!(task_of(&ids[1]), None);
     assert_eq!(task_of(&ids[2]).as_deref(), Some("photo_review"));
+    let flags = queue.iter().find(|r| r["case_id"] == ids[2]).unwrap()["flags"].clone();
+    assert_eq!(
+        flags,
+        json!("[\"glare\"]"),
+        "the pre-check's flags reach the queue"
+    );
     assert_eq!(
         task_of(&ids[3]),
         None,
