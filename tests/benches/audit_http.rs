@@ -1,16 +1,16 @@
 //! Latency of `GET /v1/audit/cases/{id}/events` for a 30-event case, through the real server
 //! on a free port, on SQLite and (with `DATABASE_URL`) PostgreSQL.
 //!
-//! Beside it, in the same run and over the same connection: `GET /healthz` (HTTP and the
-//! middleware, no database) and the officer's `GET /v1/cases/{id}` (the same case loaded and
-//! replayed through the event store, no read record). The auditor's read differs by the
-//! durable INSERT into `audit_reads` that precedes it, and by rendering every event with its
-//! hashes.
+//! Beside it, in the same run: `GET /healthz` (HTTP and the middleware, no database) and the
+//! officer's `GET /v1/cases/{id}` (the same case loaded and replayed through the event store,
+//! no read record). The auditor's read differs by the durable INSERT into `audit_reads` that
+//! precedes it, and by rendering every event with its hashes.
 //!
-//! `BENCH_REQUESTS` (default 2,000) sequential requests per figure after 200 to warm up, then
-//! the auditor's read again from 8 clients at once. Background: `BENCH_CASES` (default 300)
-//! other 30-event cases in the log. PostgreSQL: a scratch database of `DATABASE_URL`'s
-//! cluster, dropped at the end.
+//! Measured once the server's projection runner has caught up with the log, so that nothing
+//! else runs in the server: `BENCH_REQUESTS` (default 2,000) sequential requests per figure
+//! on one kept-alive connection, after 200 to warm up, then the auditor's read again from 8
+//! clients at once. Background: `BENCH_CASES` (default 300) other 30-event cases in the log.
+//! PostgreSQL: a scratch database of `DATABASE_URL`'s cluster, dropped at the end.
 //!
 //! `DATABASE_URL=postgres://... cargo bench -p prconfirm-tests --bench audit_http`
 
@@ -294,6 +294,7 @@ async fn run(label: &str, db: Database) {
     ] {
         measure(&server, path, token, 200, 1).await;
     }
+    caught_up(&db).await;
     let case_path = format!("/v1/cases/{case}");
     line(
         "GET /healthz (no database)",
@@ -314,6 +315,30 @@ async fn run(label: &str, db: Database) {
     server.task.abort();
     tokio::time::sleep(StdDuration::from_millis(50)).await;
     db.close().await;
+}
+
+/// Waits (bounded) until the server's projection runner has applied the whole log, so that
+/// the figures are of a server doing nothing else.
+async fn caught_up(db: &Database) {
+    use prconfirm_projections::runner;
+    let deadline = Instant::now() + StdDuration::from_secs(300);
+    let events = runner::feed_length(db).await.unwrap();
+    loop {
+        let status = runner::status(db).await.unwrap();
+        if !status.is_empty()
+            && status
+                .iter()
+                .filter(|s| s.live)
+                .all(|s| s.events_applied >= events)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "projections did not catch up: {status:?}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
 }
 
 /// `url` with its database name replaced by `name` (query parameters kept).
