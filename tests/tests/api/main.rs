@@ -509,7 +509,12 @@ async fn the_upload_answer_carries_the_pre_check_and_a_replay_repeats_it(server:
     );
     // Flags are advice: the photo waits for an officer like any other.
     let (_, view) = server
-        .call(Method::GET, "/v1/my/case", Some(&applicant), None)
+        .call(
+            Method::GET,
+            &format!("/v1/my/case?min_version={}", first.1["version"]),
+            Some(&applicant),
+            None,
+        )
         .await;
     assert_eq!(view["photo"]["status"], "in_review");
 
