@@ -668,17 +668,18 @@ impl Runner {
     }
 
     async fn run_sqlite(&mut self, pool: &sqlx::SqlitePool) -> Result<(), RunError> {
+        // A connection of its own, not the pool's: batches open their transactions with a
+        // plain BEGIN, and a pooled connection given back mid-batch (the task aborted) would
+        // carry the open transaction to the next command. Dropped, this one just closes, and
+        // SQLite rolls back.
+        let mut conn = sqlx::SqliteConnection::connect_with(&pool.connect_options()).await?;
         let mut retries: Vec<Retry> = self.models.iter().map(|_| Retry::default()).collect();
-        {
-            let mut conn = pool.acquire().await?;
-            for model in &self.models {
-                ensure(&mut Conn::Sqlite(&mut conn), model).await?;
-                self.signals.set(model.name(), |h| h.running_here = true);
-            }
+        for model in &self.models {
+            ensure(&mut Conn::Sqlite(&mut conn), model).await?;
+            self.signals.set(model.name(), |h| h.running_here = true);
         }
         loop {
             for (i, model) in self.models.iter().enumerate() {
-                let mut conn = pool.acquire().await?;
                 drain(
                     &mut Conn::Sqlite(&mut conn),
                     model,
@@ -688,6 +689,7 @@ impl Runner {
                 )
                 .await;
             }
+            conn.ping().await?;
             let wait = next_wait(&retries);
             tokio::select! {
                 _ = self.signals.appended.changed() => {}
