@@ -624,6 +624,15 @@ impl Runner {
         }
     }
 
+    /// Brings every projection this instance holds up to date (or to its failing event).
+    async fn drain_held(&self, conn: &mut Conn<'_>, held: &[bool], retries: &mut [Retry]) {
+        for ((model, held), retry) in self.models.iter().zip(held).zip(retries) {
+            if *held {
+                drain(conn, model, self.settings.batch, retry, &self.signals).await;
+            }
+        }
+    }
+
     async fn run_postgres(&mut self, pool: &sqlx::PgPool) -> Result<(), RunError> {
         let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
         let mut listener = PgListener::connect_with(pool).await?;
@@ -644,18 +653,8 @@ impl Runner {
                 }
                 self.signals.set(model.name(), |h| h.running_here = held[i]);
             }
-            for (i, model) in self.models.iter().enumerate() {
-                if held[i] {
-                    drain(
-                        &mut Conn::Pg(&mut conn),
-                        model,
-                        self.settings.batch,
-                        &mut retries[i],
-                        &self.signals,
-                    )
-                    .await;
-                }
-            }
+            self.drain_held(&mut Conn::Pg(&mut conn), &held, &mut retries)
+                .await;
             // A broken lock connection means lost leases: start again.
             conn.ping().await?;
             let wait = next_wait(&retries);
@@ -674,21 +673,15 @@ impl Runner {
         // SQLite rolls back.
         let mut conn = sqlx::SqliteConnection::connect_with(&pool.connect_options()).await?;
         let mut retries: Vec<Retry> = self.models.iter().map(|_| Retry::default()).collect();
+        // One process per SQLite file: this runner holds every projection.
+        let held = vec![true; self.models.len()];
         for model in &self.models {
             ensure(&mut Conn::Sqlite(&mut conn), model).await?;
             self.signals.set(model.name(), |h| h.running_here = true);
         }
         loop {
-            for (i, model) in self.models.iter().enumerate() {
-                drain(
-                    &mut Conn::Sqlite(&mut conn),
-                    model,
-                    self.settings.batch,
-                    &mut retries[i],
-                    &self.signals,
-                )
+            self.drain_held(&mut Conn::Sqlite(&mut conn), &held, &mut retries)
                 .await;
-            }
             conn.ping().await?;
             let wait = next_wait(&retries);
             tokio::select! {
