@@ -37,6 +37,7 @@ enum Op {
     },
     Accept,
     Decline,
+    Remind,
     ExpireInvitation,
     CreateAccount {
         expires_in: i64,
@@ -78,6 +79,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (-5i64..400).prop_map(|respond_in| Op::Invite { respond_in }),
         4 => Just(Op::Accept),
         1 => Just(Op::Decline),
+        1 => Just(Op::Remind),
         1 => Just(Op::ExpireInvitation),
         4 => (-5i64..300).prop_map(|expires_in| Op::CreateAccount { expires_in }),
         1 => Just(Op::ExpirePassword),
@@ -162,6 +164,7 @@ fn to_command(op: &Op, now: i64) -> CaseCommand {
         },
         Op::Accept => CaseCommand::AcceptInvitation,
         Op::Decline => CaseCommand::DeclineInvitation,
+        Op::Remind => CaseCommand::RemindInvitation,
         Op::ExpireInvitation => CaseCommand::ExpireInvitation,
         Op::CreateAccount { expires_in } => CaseCommand::CreateAccount {
             username: ActorId::parse("a-applicant").unwrap(),
@@ -243,6 +246,7 @@ enum Photo {
 struct Model {
     stage: M,
     respond_by: i64,
+    reminded: bool,
     password_expires: i64,
     presence: bool,
     address: bool,
@@ -259,6 +263,7 @@ impl Model {
         Self {
             stage: M::New,
             respond_by: 0,
+            reminded: false,
             password_expires: 0,
             presence: false,
             address: false,
@@ -311,6 +316,9 @@ impl Model {
                 self.stage = AwaitingAccount
             }
             Op::Decline if self.stage == Invited && now <= self.respond_by => self.close(),
+            Op::Remind if self.stage == Invited && !self.reminded && now < self.respond_by => {
+                self.reminded = true
+            }
             Op::ExpireInvitation if self.stage == Invited && now > self.respond_by => self.close(),
             Op::CreateAccount { expires_in }
                 if self.stage == AwaitingAccount && *expires_in > 0 =>

@@ -27,6 +27,8 @@ pub enum CaseCommand {
     },
     AcceptInvitation,
     DeclineInvitation,
+    /// The answer date is near and no answer came: remind the applicant, once (system).
+    RemindInvitation,
     /// The answer date passed with no answer (system).
     ExpireInvitation,
     /// The department created the portal account and mailed a temporary password (system).
@@ -94,6 +96,7 @@ impl CaseCommand {
             Self::Invite { .. } => "Invite",
             Self::AcceptInvitation => "AcceptInvitation",
             Self::DeclineInvitation => "DeclineInvitation",
+            Self::RemindInvitation => "RemindInvitation",
             Self::ExpireInvitation => "ExpireInvitation",
             Self::CreateAccount { .. } => "CreateAccount",
             Self::ExpireTemporaryPassword => "ExpireTemporaryPassword",

@@ -52,7 +52,7 @@ impl Case {
                     at,
                 }
             }
-            (C::AcceptInvitation | C::DeclineInvitation, Stage::Invited { respond_by }) => {
+            (C::AcceptInvitation | C::DeclineInvitation, Stage::Invited { respond_by, .. }) => {
                 if at > *respond_by {
                     return Err(CaseError::InvitationExpired {
                         respond_by: *respond_by,
@@ -64,7 +64,24 @@ impl Case {
                     E::InvitationDeclined { at }
                 }
             }
-            (C::ExpireInvitation, Stage::Invited { respond_by }) => {
+            (
+                C::RemindInvitation,
+                Stage::Invited {
+                    respond_by,
+                    reminded,
+                },
+            ) => {
+                if *reminded {
+                    return Err(CaseError::AlreadyReminded);
+                }
+                if at >= *respond_by {
+                    return Err(CaseError::InvitationExpired {
+                        respond_by: *respond_by,
+                    });
+                }
+                E::InvitationReminded { at }
+            }
+            (C::ExpireInvitation, Stage::Invited { respond_by, .. }) => {
                 if at <= *respond_by {
                     return Err(CaseError::InvitationStillOpen {
                         respond_by: *respond_by,

@@ -34,6 +34,8 @@ pub enum CaseError {
     InvitationExpired { respond_by: DateTime<Utc> },
     #[error("the invitation can be answered until {respond_by}")]
     InvitationStillOpen { respond_by: DateTime<Utc> },
+    #[error("the applicant was already reminded of this invitation")]
+    AlreadyReminded,
     #[error("the temporary password must expire after {now}")]
     PasswordExpiryNotInFuture { now: DateTime<Utc> },
     #[error("the temporary password expired at {expired_at}")]
@@ -78,6 +80,7 @@ impl CaseError {
             Self::RespondByNotInFuture { .. } => "respond_by_not_in_future",
             Self::InvitationExpired { .. } => "invitation_expired",
             Self::InvitationStillOpen { .. } => "invitation_still_open",
+            Self::AlreadyReminded => "already_reminded",
             Self::PasswordExpiryNotInFuture { .. } => "password_expiry_not_in_future",
             Self::TemporaryPasswordExpired { .. } => "temporary_password_expired",
             Self::TemporaryPasswordStillValid { .. } => "temporary_password_still_valid",

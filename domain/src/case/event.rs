@@ -54,6 +54,10 @@ pub enum CaseEvent {
     InvitationDeclined {
         at: DateTime<Utc>,
     },
+    /// The applicant was reminded that the answer date is near (at most once).
+    InvitationReminded {
+        at: DateTime<Utc>,
+    },
     /// No answer by the deadline; the case leaves the portal for an in-person landing.
     InvitationExpired {
         at: DateTime<Utc>,
@@ -171,6 +175,7 @@ impl CaseEvent {
             Self::Invited { .. } => "Invited",
             Self::InvitationAccepted { .. } => "InvitationAccepted",
             Self::InvitationDeclined { .. } => "InvitationDeclined",
+            Self::InvitationReminded { .. } => "InvitationReminded",
             Self::InvitationExpired { .. } => "InvitationExpired",
             Self::AccountCreated { .. } => "AccountCreated",
             Self::TemporaryPasswordExpired { .. } => "TemporaryPasswordExpired",
@@ -202,6 +207,7 @@ impl CaseEvent {
             Self::Invited { at, .. }
             | Self::InvitationAccepted { at }
             | Self::InvitationDeclined { at }
+            | Self::InvitationReminded { at }
             | Self::InvitationExpired { at }
             | Self::AccountCreated { at, .. }
             | Self::TemporaryPasswordExpired { at }

@@ -37,6 +37,9 @@ pub enum Stage {
     New,
     Invited {
         respond_by: DateTime<Utc>,
+        /// Whether the reminder went out (absent from snapshots taken before reminders).
+        #[serde(default)]
+        reminded: bool,
     },
     /// Invitation accepted (or the temporary password lapsed): credentials are due.
     AwaitingAccount,
@@ -253,8 +256,15 @@ impl Case {
                 },
             ) => {
                 self.file = Some(file);
-                Stage::Invited { respond_by }
+                Stage::Invited {
+                    respond_by,
+                    reminded: false,
+                }
             }
+            (Stage::Invited { respond_by, .. }, E::InvitationReminded { .. }) => Stage::Invited {
+                respond_by,
+                reminded: true,
+            },
             (_, E::InvitationAccepted { .. }) => Stage::AwaitingAccount,
             (_, E::InvitationDeclined { .. }) => {
                 self.close(Stage::Referred(Referral::InvitationDeclined))

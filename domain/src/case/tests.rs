@@ -161,7 +161,8 @@ fn an_officer_invites_a_new_applicant() {
     assert_eq!(
         given(&events).stage,
         Stage::Invited {
-            respond_by: t(1_000)
+            respond_by: t(1_000),
+            reminded: false,
         }
     );
 }
@@ -248,6 +249,42 @@ fn an_unanswered_invitation_expires_only_after_its_date() {
         given(&h).stage,
         Stage::Referred(Referral::InvitationExpired)
     );
+}
+
+#[test]
+fn an_invitation_is_reminded_once_and_only_while_it_is_open() {
+    let case = given(&history::invited());
+    let events = case
+        .decide(&CaseCommand::RemindInvitation, &ctx(900, "system"))
+        .unwrap();
+    assert_eq!(events, vec![CaseEvent::InvitationReminded { at: t(900) }]);
+    let mut h = history::invited();
+    h.extend(events);
+    let reminded = given(&h);
+    assert_eq!(
+        reminded.stage,
+        Stage::Invited {
+            respond_by: t(1_000),
+            reminded: true,
+        }
+    );
+    assert_eq!(
+        reminded.decide(&CaseCommand::RemindInvitation, &ctx(950, "system")),
+        Err(CaseError::AlreadyReminded)
+    );
+    assert_eq!(
+        case.decide(&CaseCommand::RemindInvitation, &ctx(1_000, "system")),
+        Err(CaseError::InvitationExpired {
+            respond_by: t(1_000)
+        })
+    );
+    // A reminded invitation is still answered, and still expires.
+    assert!(reminded
+        .decide(&CaseCommand::AcceptInvitation, &ctx(960, "a"))
+        .is_ok());
+    assert!(reminded
+        .decide(&CaseCommand::ExpireInvitation, &ctx(1_001, "system"))
+        .is_ok());
 }
 
 #[test]
