@@ -28,7 +28,7 @@ use prconfirm_domain::case::CaseCommand;
 use prconfirm_domain::fixtures;
 use prconfirm_domain::values::ActorId;
 use prconfirm_migrations::{on_db, Database};
-use prconfirm_projections::models::{ReadModel, ServiceStandards};
+use prconfirm_projections::models::{DeadlinePolicy, ReadModel, ServiceStandards};
 use prconfirm_projections::reads;
 use prconfirm_projections::runner::{self, Runner, RunnerSettings, Signals};
 use prconfirm_projections::store::Conn;
@@ -81,7 +81,7 @@ async fn scan_reference(db: &Database) -> (i64, f64) {
 
 async fn rebuild_all(db: &Database, events: i64) {
     let mut total = 0.0;
-    for model in ReadModel::all(ServiceStandards::default()) {
+    for model in ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default()) {
         let started = Instant::now();
         match db {
             Database::Postgres(pool) => {
@@ -114,7 +114,14 @@ async fn rebuild_all(db: &Database, events: i64) {
 async fn queue_latency(db: &Database, requests: usize) {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
-    let cli = Cli::parse_from(["prconfirm", "--data-dir", &data_dir, "serve"]);
+    let cli = Cli::parse_from([
+        "prconfirm",
+        "--data-dir",
+        &data_dir,
+        "--scheduler-interval-ms",
+        "0",
+        "serve",
+    ]);
     let accounts = Accounts::new(
         db.clone(),
         PasswordHasherPool::new().unwrap(),
@@ -258,7 +265,7 @@ async fn lag_under_load(db: &Database, writers: u64, cases_each: u64) {
     let signals = Signals::new(service.appended());
     let runner = Runner::new(
         db.clone(),
-        ReadModel::all(ServiceStandards::default()),
+        ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default()),
         RunnerSettings::default(),
         signals.clone(),
     );

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod projections_cli;
 pub mod request;
 pub mod routes;
+pub mod scheduler;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -129,6 +129,35 @@ pub struct Settings {
     )]
     pub standard_amendment_hours: i64,
 
+    /// Hours before an invitation's answer date that the applicant is reminded.
+    #[arg(
+        long,
+        env = "PRCONFIRM_REMIND_BEFORE_HOURS",
+        default_value_t = 168,
+        global = true
+    )]
+    pub remind_before_hours: i64,
+
+    /// Hours after PR is granted that the PR card is ordered.
+    #[arg(
+        long,
+        env = "PRCONFIRM_ORDER_CARD_AFTER_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub order_card_after_hours: i64,
+
+    /// How often the scheduler looks for deadlines that fell due, in milliseconds (it also
+    /// looks after every batch the projections apply). 0 turns it off: deadlines then wait
+    /// for an instance that runs it.
+    #[arg(
+        long,
+        env = "PRCONFIRM_SCHEDULER_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub scheduler_interval_ms: u64,
+
     /// Events per projection batch.
     #[arg(
         long,
@@ -165,9 +194,20 @@ impl Settings {
         }
     }
 
+    /// When the case's deadlines fall.
+    pub fn deadline_policy(&self) -> prconfirm_projections::models::DeadlinePolicy {
+        prconfirm_projections::models::DeadlinePolicy {
+            remind_before: chrono::Duration::hours(self.remind_before_hours),
+            order_card_after: chrono::Duration::hours(self.order_card_after_hours),
+        }
+    }
+
     /// The read models this service keeps.
     pub fn read_models(&self) -> Vec<prconfirm_projections::models::ReadModel> {
-        prconfirm_projections::models::ReadModel::all(self.service_standards())
+        prconfirm_projections::models::ReadModel::all(
+            self.service_standards(),
+            self.deadline_policy(),
+        )
     }
 
     /// Where the audit signing key lives.

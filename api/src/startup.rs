@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::routes;
+use crate::scheduler::{self, Scheduler};
 use crate::settings::Settings;
 use crate::state::{ApiSettings, AppState};
 
@@ -143,6 +144,13 @@ pub async fn serve_on(
         state.projections.clone(),
     );
     let projection_task = tokio::spawn(runner.run());
+    let scheduler_task = (settings.scheduler_interval_ms > 0).then(|| {
+        tokio::spawn(scheduler::run(
+            Scheduler::new(state.cases.clone()),
+            state.projections.clone(),
+            Duration::from_millis(settings.scheduler_interval_ms),
+        ))
+    });
     let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -151,6 +159,9 @@ pub async fn serve_on(
     mail_task.abort();
     // A batch cut short rolls back; its events are applied again by whoever runs next.
     projection_task.abort();
+    if let Some(task) = scheduler_task {
+        task.abort();
+    }
     if let Some(task) = checkpoints {
         // At worst this drops a checkpoint half taken: its transaction rolls back.
         task.abort();

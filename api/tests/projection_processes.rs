@@ -128,7 +128,7 @@ impl Store {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let (total, applied) = (self.total().await, self.applied().await);
-            if applied.len() == 2 && applied.iter().all(|a| *a == total) {
+            if applied.len() == 3 && applied.iter().all(|a| *a == total) {
                 return;
             }
             assert!(
@@ -280,7 +280,7 @@ async fn two_instances_share_the_projections_and_the_survivor_takes_over() {
     all.sort();
     assert_eq!(
         all,
-        vec!["case_views", "stats"],
+        vec!["case_views", "deadlines", "stats"],
         "each runs in exactly one: {held:?}"
     );
 
@@ -296,7 +296,7 @@ async fn two_instances_share_the_projections_and_the_survivor_takes_over() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let held = holders(&[survivor]).await;
-        if held[0] == vec!["case_views", "stats"] {
+        if held[0] == vec!["case_views", "deadlines", "stats"] {
             break;
         }
         assert!(Instant::now() < deadline, "no take-over: {held:?}");

@@ -380,6 +380,46 @@ pub async fn officer_decisions(db: &Database) -> Result<Vec<DecisionRow>, ReadEr
         .collect())
 }
 
+/// A deadline that fell due: the command it calls for, on the case at `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDeadline {
+    pub case_id: String,
+    pub kind: crate::models::DeadlineKind,
+    pub due_at: DateTime<Utc>,
+    /// The case's version when the deadline was computed: the command runs at it or not at
+    /// all.
+    pub version: u64,
+}
+
+/// Deadlines due at `now`, oldest first, at most `limit`.
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn due_deadlines(
+    db: &Database,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<DueDeadline>, ReadError> {
+    let sql = "SELECT case_id, kind, due_at, seq FROM deadlines \
+               WHERE due_at <= $1 ORDER BY due_at, case_id, kind LIMIT $2";
+    let rows: Vec<(String, String, i64, i64)> = on_db!(db, |pool| sqlx::query_as(sql)
+        .bind(now.timestamp_millis())
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(case_id, kind, due_at, seq)| {
+            Some(DueDeadline {
+                case_id,
+                kind: crate::models::DeadlineKind::parse(&kind)?,
+                due_at: time(due_at),
+                version: u64::try_from(seq).ok()?,
+            })
+        })
+        .collect())
+}
+
 /// Every row of a view (or table) as a JSON object, ordered by `order_by`: for comparing a
 /// projection with a rebuild of it, row for row. `view` and `order_by` are SQL, not input.
 ///
@@ -433,6 +473,8 @@ pub const VIEWS: &[(&str, &str)] = &[
     ("stats_counters", "name"),
     ("stats_daily", "day, kind"),
     ("stats_officer_decisions", "officer, decision"),
+    ("deadline_clock", "case_id"),
+    ("deadlines", "case_id, kind"),
 ];
 
 /// [`view_rows`] of every view in [`VIEWS`].

@@ -97,7 +97,7 @@ fn task_after(
     standards: &ServiceStandards,
 ) -> Option<Task> {
     let (kind, started, standard) = match &state.case.stage {
-        Stage::Invited { respond_by } => (
+        Stage::Invited { respond_by, .. } => (
             TaskKind::StaleInvitation,
             *respond_by,
             standards.stale_invitation,

@@ -5,6 +5,7 @@
 //! seen, so a replayed event changes nothing), and written back in one statement per table.
 
 pub mod case_views;
+pub mod deadlines;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use crate::feed::{FeedCursor, FeedEvent};
 use crate::store::{self, Conn};
 
 pub use case_views::{ServiceStandards, TaskKind};
+pub use deadlines::{DeadlineKind, DeadlinePolicy};
 
 /// An event of the feed, decoded for the read models.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,18 +73,26 @@ pub enum ReadModel {
     CaseViews(ServiceStandards),
     /// The `stats_*` tables.
     Stats,
+    /// `deadlines`: the case's clock, read by the scheduler.
+    Deadlines(DeadlinePolicy),
 }
 
 impl ReadModel {
-    /// Every projection, with the given service standards for the queue.
-    pub fn all(standards: ServiceStandards) -> Vec<Self> {
-        vec![Self::CaseViews(standards), Self::Stats]
+    /// Every projection, with the given service standards for the queue and policy for the
+    /// deadlines.
+    pub fn all(standards: ServiceStandards, deadlines: DeadlinePolicy) -> Vec<Self> {
+        vec![
+            Self::CaseViews(standards),
+            Self::Stats,
+            Self::Deadlines(deadlines),
+        ]
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Self::CaseViews(_) => "case_views",
             Self::Stats => "stats",
+            Self::Deadlines(_) => "deadlines",
         }
     }
 
@@ -90,6 +100,7 @@ impl ReadModel {
         match self {
             Self::CaseViews(_) => case_views::TABLES,
             Self::Stats => stats::TABLES,
+            Self::Deadlines(_) => deadlines::TABLES,
         }
     }
 
@@ -108,6 +119,7 @@ impl ReadModel {
                 case_views::apply(conn, generation, events, standards).await
             }
             Self::Stats => stats::apply(conn, generation, events).await,
+            Self::Deadlines(policy) => deadlines::apply(conn, generation, events, policy).await,
         }
     }
 }

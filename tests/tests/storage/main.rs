@@ -7,3 +7,4 @@ mod common;
 mod lifecycle;
 mod log;
 mod projections;
+mod scheduler;

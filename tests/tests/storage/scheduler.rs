@@ -1,0 +1,199 @@
+//! The case's clock: the scheduler, on an injected clock (never a sleep), issues each due
+//! deadline's command exactly once, also when a second scheduler (a restart, or another
+//! instance) reads the same deadlines before the view has caught up.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use prconfirm_api::scheduler::{Issued, Scheduler};
+use prconfirm_commands::CaseService;
+use prconfirm_domain::case::{CaseCommand, StageName};
+use prconfirm_domain::values::ActorId;
+use prconfirm_migrations::Database;
+use prconfirm_projections::mail;
+use prconfirm_projections::models::DeadlineKind;
+
+use crate::common::*;
+use crate::on_both_backends;
+use crate::projections::catch_up;
+
+on_both_backends!(each_deadline_issues_its_command_once_even_across_a_restart,);
+
+fn kinds(issued: &[Issued]) -> Vec<(String, DeadlineKind)> {
+    let mut k: Vec<_> = issued.iter().map(|i| (i.case_id.clone(), i.kind)).collect();
+    k.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+    k
+}
+
+async fn events_named(service: &CaseService, id: &str, name: &str) -> usize {
+    service
+        .history(id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.payload.name() == name)
+        .count()
+}
+
+async fn stage(service: &CaseService, id: &str) -> StageName {
+    service.load(id).await.unwrap().unwrap().case.stage.name()
+}
+
+/// A restart: a new scheduler, remembering nothing.
+fn restarted(service: &Arc<CaseService>) -> Scheduler {
+    Scheduler::new(service.clone())
+}
+
+async fn each_deadline_issues_its_command_once_even_across_a_restart(db: Database) {
+    let (service, clock) = service(&db, 0);
+    let service = Arc::new(service);
+    // Three cases: one left unanswered, one with credentials never used, one claimed and
+    // granted.
+    let silent = invite(&service, "E000000001", "1100000001").await.case_id;
+    let idle = invite(&service, "E000000001", "1100000002").await.case_id;
+    let granted = invite(&service, "E000000001", "1100000003").await.case_id;
+    for id in [&idle, &granted] {
+        service
+            .execute(id, CaseCommand::AcceptInvitation, &system())
+            .await
+            .unwrap();
+        service
+            .execute(
+                id,
+                CaseCommand::CreateAccount {
+                    username: ActorId::parse(&format!("a-{}", &id[..8])).unwrap(),
+                    temporary_password_expires_at: start() + Duration::hours(72),
+                },
+                &system(),
+            )
+            .await
+            .unwrap();
+    }
+    let me = applicant(&format!("a-{}", &granted[..8]));
+    for cmd in [
+        CaseCommand::ChangePassword,
+        CaseCommand::DeclarePresence { in_canada: true },
+        CaseCommand::ConfirmAddress {
+            residential: address(),
+            mailing: None,
+        },
+        CaseCommand::UploadPhoto {
+            photo: photo(1),
+            quality: good_quality(),
+        },
+    ] {
+        service.execute(&granted, cmd, &me).await.unwrap();
+    }
+    let officer = officer("officer.roy");
+    service
+        .execute(
+            &granted,
+            CaseCommand::Claim {
+                until: start() + Duration::hours(2),
+            },
+            &officer,
+        )
+        .await
+        .unwrap();
+    service
+        .execute(&granted, CaseCommand::AcceptPhoto, &officer)
+        .await
+        .unwrap();
+    catch_up(&db).await;
+
+    let mut scheduler = Scheduler::new(service.clone());
+    assert_eq!(
+        scheduler.tick().await.unwrap(),
+        vec![],
+        "nothing is due yet"
+    );
+
+    // Past the claim's lease: it expires, once, whatever else runs.
+    clock.advance(Duration::hours(2));
+    let first = scheduler.tick().await.unwrap();
+    assert_eq!(
+        kinds(&first),
+        vec![(granted.clone(), DeadlineKind::ExpireClaim)]
+    );
+    // The view has not seen the expiry yet: neither this scheduler nor a restarted one acts
+    // on the deadline again (the store refuses the old version).
+    assert_eq!(scheduler.tick().await.unwrap(), vec![]);
+    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    catch_up(&db).await;
+    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    assert_eq!(events_named(&service, &granted, "ClaimExpired").await, 1);
+
+    // PR granted: the card is ordered a day later (the default policy).
+    service.grant(&granted, &officer).await.unwrap();
+    catch_up(&db).await;
+    assert_eq!(scheduler.tick().await.unwrap(), vec![]);
+
+    // 23 days on: the unanswered invitation's reminder, the unused password's expiry and the
+    // card order, each once.
+    clock.advance(Duration::days(23));
+    let due = scheduler.tick().await.unwrap();
+    let mut expected = vec![
+        (silent.clone(), DeadlineKind::RemindInvitation),
+        (idle.clone(), DeadlineKind::ExpireTemporaryPassword),
+        (granted.clone(), DeadlineKind::OrderPrCard),
+    ];
+    expected.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+    assert_eq!(kinds(&due), expected);
+    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    catch_up(&db).await;
+    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    assert_eq!(stage(&service, &idle).await, StageName::AwaitingAccount);
+    assert_eq!(stage(&service, &granted).await, StageName::CardOrdered);
+    assert_eq!(stage(&service, &silent).await, StageName::Invited);
+
+    // Past the answer date: the invitation expires and the case is referred.
+    clock.advance(Duration::days(7) + Duration::seconds(1));
+    let expired = restarted(&service).tick().await.unwrap();
+    assert_eq!(
+        kinds(&expired),
+        vec![(silent.clone(), DeadlineKind::ExpireInvitation)]
+    );
+    catch_up(&db).await;
+    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    assert_eq!(stage(&service, &silent).await, StageName::Referred);
+    for (id, name) in [
+        (&silent, "InvitationReminded"),
+        (&silent, "InvitationExpired"),
+        (&idle, "TemporaryPasswordExpired"),
+        (&granted, "PrCardOrdered"),
+    ] {
+        assert_eq!(events_named(&service, id, name).await, 1, "{name}");
+    }
+    // Every one of them was the system's doing.
+    let history = service.history(&silent).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.metadata["actor_role"], "system");
+
+    // The applicant hears of the reminder and of the expiry, once each, by e-mail, in the
+    // case's language (French in the fixture).
+    while mail::compose_pending(&db, 100).await.unwrap() > 0 {}
+    let sql = "SELECT subject, body FROM mail_outbox WHERE id LIKE $1 ORDER BY id";
+    let pattern = format!("{silent}-%");
+    let notices: Vec<(String, String)> = match &db {
+        Database::Postgres(pool) => sqlx::query_as(sql).bind(&pattern).fetch_all(pool).await,
+        Database::Sqlite(pool) => sqlx::query_as(sql).bind(&pattern).fetch_all(pool).await,
+    }
+    .unwrap();
+    let subjects: Vec<&str> = notices.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            "Rappel : répondez à votre invitation à confirmer votre résidence permanente",
+            "Votre invitation à confirmer votre résidence permanente en ligne a expiré",
+        ]
+    );
+    assert!(
+        notices[0].1.starts_with("Bonjour Ana Tremblay-Côté,"),
+        "{}",
+        notices[0].1
+    );
+    assert!(notices[0].1.contains(&format!(
+        "Répondez avant le {} (UTC)",
+        respond_by().format("%Y-%m-%d")
+    )));
+}
