@@ -174,6 +174,172 @@ fn kind_of(event_type: &str) -> Option<SecretKind> {
     }
 }
 
+/// A message without a secret, about something that happened to the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notice {
+    Reminder,
+    InvitationExpired,
+    PhotoReturned,
+    CardMailed,
+}
+
+fn notice_of(event_type: &str) -> Option<Notice> {
+    match event_type {
+        "InvitationReminded" => Some(Notice::Reminder),
+        "InvitationExpired" => Some(Notice::InvitationExpired),
+        "PhotoReturned" => Some(Notice::PhotoReturned),
+        "PrCardMailed" => Some(Notice::CardMailed),
+        _ => None,
+    }
+}
+
+/// Where a case's notices go: what its invitation said.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+struct Recipient {
+    email: String,
+    language: String,
+    given_name: String,
+    family_name: String,
+    respond_by: String,
+}
+
+/// What an applicant should do about a returned photo, by the published reason.
+fn return_advice(reason: &str, fr: bool) -> &'static str {
+    match (reason, fr) {
+        ("too_dark", false) => "The photo is too dark. Take it again in even, bright light.",
+        ("too_dark", true) => {
+            "La photo est trop sombre. Reprenez-la sous un éclairage uniforme et lumineux."
+        }
+        ("background_not_white", false) => {
+            "The background must be plain white. Stand in front of a white wall."
+        }
+        ("background_not_white", true) => {
+            "Le fond doit être blanc et uni. Placez-vous devant un mur blanc."
+        }
+        ("features_not_visible", false) => {
+            "Your face must be sharp and fully visible: face the camera, eyes open, nothing \
+             covering your features."
+        }
+        ("features_not_visible", true) => {
+            "Votre visage doit être net et entièrement visible : de face, les yeux ouverts, \
+             rien ne cachant vos traits."
+        }
+        ("glare", false) => "There is glare on the photo. Avoid flash and reflections.",
+        ("glare", true) => "La photo présente des reflets. Évitez le flash et les reflets.",
+        ("wrong_dimensions", false) => {
+            "The photo must be between 715 x 1000 and 2000 x 2800 pixels."
+        }
+        ("wrong_dimensions", true) => {
+            "La photo doit mesurer entre 715 x 1000 et 2000 x 2800 pixels."
+        }
+        ("file_too_large", false) => "The file must be 4 MB or less.",
+        ("file_too_large", true) => "Le fichier doit faire 4 Mo ou moins.",
+        (_, false) => "See the officer's note below.",
+        (_, true) => "Voyez la note de l'agent ci-dessous.",
+    }
+}
+
+fn compose_notice(notice: Notice, event: &Value, to: &Recipient) -> (String, String) {
+    let fr = to.language == "fr";
+    let name = format!("{} {}", to.given_name, to.family_name);
+    match (notice, fr) {
+        (Notice::Reminder, false) => (
+            "Reminder: answer your invitation to confirm your permanent residence".into(),
+            format!(
+                "Hello {name},\r\n\r\nYou have not yet answered your invitation to confirm \
+                 your permanent residence online. Please answer by {}, using the invitation \
+                 code we sent you.\r\n",
+                day(&Value::String(to.respond_by.clone()))
+            ),
+        ),
+        (Notice::Reminder, true) => (
+            "Rappel : répondez à votre invitation à confirmer votre résidence permanente".into(),
+            format!(
+                "Bonjour {name},\r\n\r\nVous n'avez pas encore répondu à votre invitation à \
+                 confirmer votre résidence permanente en ligne. Répondez avant le {}, avec le \
+                 code d'invitation que nous vous avons envoyé.\r\n",
+                day(&Value::String(to.respond_by.clone()))
+            ),
+        ),
+        (Notice::InvitationExpired, false) => (
+            "Your invitation to confirm your permanent residence online has expired".into(),
+            format!(
+                "Hello {name},\r\n\r\nThe answer date of your invitation has passed. Your \
+                 file has been referred to an in-person landing: an office will contact you \
+                 to arrange it.\r\n"
+            ),
+        ),
+        (Notice::InvitationExpired, true) => (
+            "Votre invitation à confirmer votre résidence permanente en ligne a expiré".into(),
+            format!(
+                "Bonjour {name},\r\n\r\nLa date de réponse de votre invitation est passée. \
+                 Votre dossier a été transmis pour une entrevue en personne : un bureau \
+                 communiquera avec vous.\r\n"
+            ),
+        ),
+        (Notice::PhotoReturned, _) => {
+            let returned = &event["PhotoReturned"];
+            let reason = returned["reason"].as_str().unwrap_or("other");
+            let note = returned["note"].as_str().unwrap_or_default();
+            let advice = return_advice(reason, fr);
+            let note = if note.is_empty() {
+                String::new()
+            } else if fr {
+                format!("Note de l'agent : {note}\r\n\r\n")
+            } else {
+                format!("Officer's note: {note}\r\n\r\n")
+            };
+            if fr {
+                (
+                    "Votre photo doit être reprise".into(),
+                    format!(
+                        "Bonjour {name},\r\n\r\nUn agent a retourné votre photo.\r\n\r\n\
+                         Motif : {reason}\r\n{advice}\r\n\r\n{note}Connectez-vous au portail et \
+                         téléversez une nouvelle photo.\r\n"
+                    ),
+                )
+            } else {
+                (
+                    "Your photo needs to be taken again".into(),
+                    format!(
+                        "Hello {name},\r\n\r\nAn officer returned your photo.\r\n\r\n\
+                         Reason: {reason}\r\n{advice}\r\n\r\n{note}Sign in to the portal and \
+                         upload a new photo.\r\n"
+                    ),
+                )
+            }
+        }
+        (Notice::CardMailed, false) => (
+            "Your permanent resident card has been mailed".into(),
+            format!(
+                "Hello {name},\r\n\r\nYour permanent resident card has been mailed to the \
+                 address you confirmed. Keep your eCoPR until it arrives.\r\n"
+            ),
+        ),
+        (Notice::CardMailed, true) => (
+            "Votre carte de résident permanent a été postée".into(),
+            format!(
+                "Bonjour {name},\r\n\r\nVotre carte de résident permanent a été postée à \
+                 l'adresse que vous avez confirmée. Gardez votre eCoPR jusqu'à son arrivée.\r\n"
+            ),
+        ),
+    }
+}
+
+/// The recipient row an `Invited` event gives.
+fn recipient_of(event: &Value) -> Option<Recipient> {
+    let invited = &event["Invited"];
+    let file = &invited["file"];
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    Some(Recipient {
+        email: text(&file["email"])?,
+        language: text(&file["language"])?,
+        given_name: text(&file["given_name"])?,
+        family_name: text(&file["family_name"])?,
+        respond_by: text(&invited["respond_by"])?,
+    })
+}
+
 /// Turns the feed's new events into outbox rows; returns how many events it read.
 ///
 /// # Errors
@@ -195,6 +361,11 @@ pub async fn compose_pending(db: &Database, batch: u32) -> Result<usize, MailErr
     let secret_sql = "SELECT recipient, language, secret FROM mail_secrets \
                       WHERE case_id = $1 AND kind = $2";
     let consume = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
+    let remember = "INSERT INTO mail_recipients \
+                    (case_id, email, language, given_name, family_name, respond_by) \
+                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO NOTHING";
+    let recipient_sql = "SELECT email, language, given_name, family_name, respond_by \
+                         FROM mail_recipients WHERE case_id = $1";
     let insert = "INSERT INTO mail_outbox (id, recipient, subject, body) VALUES ($1, $2, $3, $4) \
                   ON CONFLICT (id) DO NOTHING";
     let advance = "INSERT INTO reactor_checkpoints (name, tx, position) VALUES ($1, $2, $3) \
@@ -203,6 +374,40 @@ pub async fn compose_pending(db: &Database, batch: u32) -> Result<usize, MailErr
     on_db!(db, |pool| {
         let mut tx = pool.begin_with(begin).await?;
         for event in &events {
+            let id = format!("{}-{}", event.aggregate_id, event.sequence);
+            if event.event_type == "Invited" {
+                if let Some(r) = recipient_of(&event.payload) {
+                    sqlx::query(remember)
+                        .bind(&event.aggregate_id)
+                        .bind(&r.email)
+                        .bind(&r.language)
+                        .bind(&r.given_name)
+                        .bind(&r.family_name)
+                        .bind(&r.respond_by)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            if let Some(notice) = notice_of(&event.event_type) {
+                let to: Option<Recipient> = sqlx::query_as(recipient_sql)
+                    .bind(&event.aggregate_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(to) = to else {
+                    tracing::warn!(case = %event.aggregate_id, sequence = event.sequence,
+                        "no recipient known for this case; notice not sent");
+                    continue;
+                };
+                let (subject, body) = compose_notice(notice, &event.payload, &to);
+                sqlx::query(insert)
+                    .bind(&id)
+                    .bind(&to.email)
+                    .bind(&subject)
+                    .bind(&body)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            }
             let Some(kind) = kind_of(&event.event_type) else {
                 continue;
             };
@@ -217,7 +422,6 @@ pub async fn compose_pending(db: &Database, batch: u32) -> Result<usize, MailErr
                 continue;
             };
             let (subject, body) = compose(kind, &event.payload, &language, &secret);
-            let id = format!("{}-{}", event.aggregate_id, event.sequence);
             sqlx::query(insert)
                 .bind(&id)
                 .bind(&recipient)
@@ -325,6 +529,45 @@ mod tests {
         assert!(body.contains("Bonjour Zoë Roy"));
         let (_, en) = compose(SecretKind::Invitation, &event, "en", "abc123");
         assert!(en.contains("Hello Zoë Roy"));
+    }
+
+    fn recipient(language: &str) -> Recipient {
+        Recipient {
+            email: "zoe@example.org".into(),
+            language: language.into(),
+            given_name: "Zoë".into(),
+            family_name: "Roy".into(),
+            respond_by: "2026-07-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_returned_photo_says_why_and_what_to_do_in_the_applicants_language() {
+        let event =
+            json!({"PhotoReturned": {"reason": "glare", "note": "reflet sur les lunettes"}});
+        let (subject, body) = compose_notice(Notice::PhotoReturned, &event, &recipient("fr"));
+        assert_eq!(subject, "Votre photo doit être reprise");
+        assert!(body.contains("Motif : glare\r\nLa photo présente des reflets."));
+        assert!(body.contains("Note de l'agent : reflet sur les lunettes"));
+        let (_, en) = compose_notice(Notice::PhotoReturned, &event, &recipient("en"));
+        assert!(en.contains("Reason: glare\r\nThere is glare on the photo."));
+    }
+
+    #[test]
+    fn every_notice_names_the_applicant_in_their_language() {
+        for notice in [
+            Notice::Reminder,
+            Notice::InvitationExpired,
+            Notice::PhotoReturned,
+            Notice::CardMailed,
+        ] {
+            let (_, fr) = compose_notice(notice, &json!({}), &recipient("fr"));
+            let (_, en) = compose_notice(notice, &json!({}), &recipient("en"));
+            assert!(fr.starts_with("Bonjour Zoë Roy,"), "{notice:?}: {fr}");
+            assert!(en.starts_with("Hello Zoë Roy,"), "{notice:?}: {en}");
+        }
+        let (_, reminder) = compose_notice(Notice::Reminder, &json!({}), &recipient("en"));
+        assert!(reminder.contains("answer by 2026-07-01 (UTC)"));
     }
 
     #[test]
