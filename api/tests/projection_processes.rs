@@ -127,7 +127,10 @@ impl Store {
     async fn wait_caught_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let (total, applied) = (self.total().await, self.applied().await);
+            // Applied first: the log only grows (the scheduler appends too), so an applied
+            // count above a total read after it can only mean an event applied twice.
+            let applied = self.applied().await;
+            let total = self.total().await;
             if applied.len() == 3 && applied.iter().all(|a| *a == total) {
                 return;
             }
