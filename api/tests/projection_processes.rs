@@ -88,7 +88,7 @@ impl Store {
     }
 
     /// Starts `prconfirm serve` with small projection batches; waits until it answers.
-    async fn serve(&self, data_dir: &Path) -> (Child, String) {
+    async fn serve(&self, data_dir: &Path) -> (Server, String) {
         let port = free_port();
         let child = self
             .command(data_dir)
@@ -105,7 +105,7 @@ impl Store {
             assert!(Instant::now() < deadline, "server did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        (child, base)
+        (Server(child), base)
     }
 
     /// Events applied by each live projection.
@@ -194,10 +194,21 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-fn sigkill(child: &mut Child) {
-    // std's kill() is SIGKILL on Unix: no shutdown path runs.
-    child.kill().unwrap();
-    child.wait().unwrap();
+/// A running `prconfirm serve`, killed when dropped, so that a failing test leaves no server
+/// behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sigkill(server: &mut Server) {
+    // std's kill() is SIGKILL on Unix: no shutdown path runs. Killing twice is harmless.
+    let _ = server.0.kill();
+    server.0.wait().unwrap();
 }
 
 async fn a_runner_killed_mid_batch_recovers_to_a_full_rebuild(store: Store) {
