@@ -57,9 +57,28 @@ SELECT position, tx::text::bigint AS tx, aggregate_type, aggregate_id, sequence,
  ORDER BY events.tx, events.position
  LIMIT $3";
 
+/// [`PG_FEED`] without the metadata, which the read models never use: it is as large as the
+/// payload, and reading and parsing it is wasted work for them.
+const PG_FEED_PAYLOADS: &str = "
+SELECT position, tx::text::bigint AS tx, aggregate_type, aggregate_id, sequence,
+       event_type, event_version, payload, 'null'::jsonb AS metadata, recorded_at
+  FROM events
+ WHERE (tx, position) > ($1::text::xid8, $2)
+   AND tx < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY events.tx, events.position
+ LIMIT $3";
+
 const SQLITE_FEED: &str = "
 SELECT position, 0 AS tx, aggregate_type, aggregate_id, sequence,
        event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE position > ?1
+ ORDER BY position
+ LIMIT ?2";
+
+const SQLITE_FEED_PAYLOADS: &str = "
+SELECT position, 0 AS tx, aggregate_type, aggregate_id, sequence,
+       event_type, event_version, payload, 'null' AS metadata, recorded_at
   FROM events
  WHERE position > ?1
  ORDER BY position
@@ -98,9 +117,32 @@ pub async fn read_feed_on(
     after: FeedCursor,
     limit: u32,
 ) -> Result<Vec<FeedEvent>, FeedError> {
+    read_on(conn, after, limit, true).await
+}
+
+/// [`read_feed_on`] without the events' metadata (`Value::Null` in its place): what the read
+/// models need, at a fraction of the cost.
+///
+/// # Errors
+/// As [`read_feed_on`].
+pub async fn read_payloads_on(
+    conn: &mut Conn<'_>,
+    after: FeedCursor,
+    limit: u32,
+) -> Result<Vec<FeedEvent>, FeedError> {
+    read_on(conn, after, limit, false).await
+}
+
+async fn read_on(
+    conn: &mut Conn<'_>,
+    after: FeedCursor,
+    limit: u32,
+    metadata: bool,
+) -> Result<Vec<FeedEvent>, FeedError> {
     match conn {
         Conn::Pg(c) => {
-            let rows = sqlx::query(PG_FEED)
+            let sql = if metadata { PG_FEED } else { PG_FEED_PAYLOADS };
+            let rows = sqlx::query(sql)
                 .bind(after.tx.to_string())
                 .bind(after.position)
                 .bind(i64::from(limit))
@@ -121,7 +163,12 @@ pub async fn read_feed_on(
                 .collect()
         }
         Conn::Sqlite(c) => {
-            let rows = sqlx::query(SQLITE_FEED)
+            let sql = if metadata {
+                SQLITE_FEED
+            } else {
+                SQLITE_FEED_PAYLOADS
+            };
+            let rows = sqlx::query(sql)
                 .bind(after.position)
                 .bind(i64::from(limit))
                 .fetch_all(&mut **c)

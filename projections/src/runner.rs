@@ -27,7 +27,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{watch, Notify};
 
-use crate::feed::{read_feed_on, FeedCursor, FeedError};
+use crate::feed::{read_payloads_on, FeedCursor, FeedError};
 use crate::models::{decode, ApplyError, ReadModel};
 use crate::on_conn;
 use crate::store::Conn;
@@ -322,7 +322,7 @@ async fn apply_next(
     limit: u32,
 ) -> Result<Batch, RunError> {
     let (after, applied) = checkpoint(conn, model.name(), generation).await?;
-    let events = read_feed_on(conn, after, limit).await?;
+    let events = read_payloads_on(conn, after, limit).await?;
     let Some(last) = events.last().map(|e| e.cursor) else {
         return Ok(Batch {
             generation,
