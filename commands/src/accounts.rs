@@ -28,6 +28,10 @@ pub const PASSWORD_MIN_CHARS: usize = 12;
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 /// A session ends after this long without a request.
 pub const SESSION_IDLE: Duration = Duration::minutes(30);
+/// How stale the idle timer may get before a request writes it again. A read then costs no
+/// write (and no WAL flush) at all; a session may end up to this much before 30 idle minutes,
+/// never after.
+pub const SESSION_TOUCH_EVERY: Duration = Duration::seconds(30);
 /// A session ends this long after sign-in, whatever happens.
 pub const SESSION_ABSOLUTE: Duration = Duration::hours(12);
 /// Failures counted for slowing down are those of the last this long.
@@ -412,34 +416,38 @@ impl Accounts {
         Ok(())
     }
 
-    /// The principal behind a bearer token, if the session is live; touches its idle timer.
+    /// The principal behind a bearer token, if the session is live; touches its idle timer
+    /// when it was last touched [`SESSION_TOUCH_EVERY`] ago or more.
     ///
     /// # Errors
     /// Storage errors.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, AccountError> {
         let now = self.clock.now();
         let hash = token_hash(token);
-        let sql = "SELECT s.username, a.role, a.case_id, s.temporary FROM sessions s \
+        let sql = "SELECT s.username, a.role, a.case_id, s.temporary, s.last_seen_at \
+                   FROM sessions s \
                    JOIN accounts a ON a.username = s.username \
                    WHERE s.token_hash = $1 AND s.revoked_at IS NULL \
                    AND s.expires_at > $2 AND s.last_seen_at > $3";
-        let row: Option<(String, String, Option<String>, bool)> =
+        let row: Option<(String, String, Option<String>, bool, DateTime<Utc>)> =
             on_db!(&self.db, |pool| sqlx::query_as(sql)
                 .bind(&hash)
                 .bind(now)
                 .bind(now - SESSION_IDLE)
                 .fetch_optional(pool)
                 .await)?;
-        let Some((username, role, case_id, temporary)) = row else {
+        let Some((username, role, case_id, temporary, last_seen)) = row else {
             return Ok(None);
         };
-        let touch = "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1";
-        on_db!(&self.db, |pool| sqlx::query(touch)
-            .bind(&hash)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(drop))?;
+        if now - last_seen >= SESSION_TOUCH_EVERY {
+            let touch = "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1";
+            on_db!(&self.db, |pool| sqlx::query(touch)
+                .bind(&hash)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(drop))?;
+        }
         let role = match role.as_str() {
             "applicant" => ActorRole::Applicant,
             "officer" => ActorRole::Officer,
