@@ -85,7 +85,7 @@ pub struct QueueItem {
 pub async fn queue_page(db: &Database, q: &QueueQuery) -> Result<Vec<QueueItem>, ReadError> {
     let mut sql = String::from(
         "SELECT case_id, task, waiting_since, due_by, claimed_by, claim_until, flags, seq \
-         FROM officer_queue WHERE waiting_since <= $1 AND (due_by > $2 OR (due_by = $2 AND case_id > $3))",
+         FROM officer_queue WHERE (due_by, case_id) > ($2, $3) AND waiting_since <= $1",
     );
     if q.task.is_some() {
         sql.push_str(" AND task = $5");
