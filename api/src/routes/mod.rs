@@ -101,13 +101,16 @@ pub fn command_answer(committed: &Committed, extra: serde_json::Value) -> Respon
     response
 }
 
-/// The eCoPR number a grant issued, for the approval's answer.
+/// The eCoPR number a grant or an amendment issued, for the command's answer.
 pub fn document_number(events: &[CaseEvent]) -> Option<String> {
     events.iter().find_map(|e| match e {
         CaseEvent::EcoprIssued {
             document_number, ..
         } => Some(document_number.to_string()),
         _ => None,
+        }
+        | CaseEvent::EcoprAmended {
+            document_number, ..
     })
 }
 
