@@ -480,8 +480,9 @@ pub async fn verification_wait(
     Ok((until > now).then(|| (until - now).num_seconds().max(1).unsigned_abs()))
 }
 
-/// Records a wrong verification code against each of `subjects` (and forgets their failures
-/// older than the window).
+/// Records a wrong verification code against each of `subjects`, and forgets every failure
+/// older than the window (whatever its subject: numbers nobody asks about again must not
+/// pile up), so the table holds at most the last window's failures.
 ///
 /// # Errors
 /// Storage errors.
@@ -490,24 +491,22 @@ pub async fn record_verification_failure(
     subjects: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let prune = "DELETE FROM verification_failures WHERE subject = $1 AND failed_at < $2";
+    let prune = "DELETE FROM verification_failures WHERE failed_at < $1";
     let insert = "INSERT INTO verification_failures (subject, failed_at) VALUES ($1, $2)";
-    for subject in subjects {
-        on_db!(db, |pool| {
-            sqlx::query(prune)
-                .bind(subject)
-                .bind(now - VERIFICATION_WINDOW)
-                .execute(pool)
-                .await?;
+    on_db!(db, |pool| {
+        sqlx::query(prune)
+            .bind(now - VERIFICATION_WINDOW)
+            .execute(pool)
+            .await?;
+        for subject in subjects {
             sqlx::query(insert)
                 .bind(subject)
                 .bind(now)
                 .execute(pool)
-                .await
-                .map(drop)
-        })?;
-    }
-    Ok(())
+                .await?;
+        }
+        Ok::<_, sqlx::Error>(())
+    })
 }
 
 #[cfg(test)]

@@ -129,7 +129,10 @@ async fn run_ecopr(state: AppState, batch: u32) {
             // Its "eCoPR ready" messages wait in the outbox.
             Ok(passed) if passed > 0 => state.mail_wakeup.notify_one(),
             Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "eCoPR round stopped; retrying the event"),
+            Err(e) => {
+                metrics::counter!("prconfirm_ecopr_failures_total").increment(1);
+                tracing::error!(error = %e, "eCoPR round stopped; retrying the event");
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), appended.changed()).await;
     }
