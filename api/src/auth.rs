@@ -50,11 +50,18 @@ pub const ACCESS: &[(Method, &str, Access)] = &[
         "/v1/invitations/{code}/decline",
         Access::Anyone,
     ),
+    // Anyone holding a document checks it; wrong codes are throttled (routes/documents.rs).
+    (
+        Method::GET,
+        "/v1/documents/{document_number}/verification",
+        Access::Anyone,
+    ),
     (Method::GET, "/v1/my/case", APPLICANT),
     (Method::PUT, "/v1/my/case/presence", APPLICANT),
     (Method::PUT, "/v1/my/case/address", APPLICANT),
     (Method::PUT, "/v1/my/case/photo", APPLICANT),
     (Method::POST, "/v1/my/case/amendment-request", APPLICANT),
+    (Method::GET, "/v1/my/case/ecopr", APPLICANT),
     (Method::POST, "/v1/cases", OFFICER),
     (Method::GET, "/v1/cases/{id}", OFFICER),
     (Method::POST, "/v1/cases/{id}/claim", OFFICER),
@@ -62,6 +69,7 @@ pub const ACCESS: &[(Method, &str, Access)] = &[
     (Method::GET, "/v1/cases/{id}/photo", OFFICER),
     (Method::POST, "/v1/cases/{id}/photo-review", OFFICER),
     (Method::POST, "/v1/cases/{id}/approval", OFFICER),
+    (Method::POST, "/v1/cases/{id}/ecopr-amendment", OFFICER),
     (Method::POST, "/v1/cases/{id}/referral", OFFICER),
     (Method::POST, "/v1/cases/{id}/withdrawal", OFFICER),
     // Served from the projections.

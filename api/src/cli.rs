@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::{ActorRole, SystemClock};
-use prconfirm_domain::values::ActorId;
+use prconfirm_domain::values::{ActorId, PersonName};
 
 use crate::audit::{self, AuditCommand};
 use crate::projections_cli::{self, ProjectionsCommand};
@@ -68,6 +68,10 @@ pub enum StaffCommand {
         /// Read the password from standard input (the only way: never on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// The person's name as printed where a name is due, such as an officer's electronic
+        /// signature on the eCoPR (e.g. "Marie-Ève Tremblay"); without it, the username.
+        #[arg(long)]
+        display_name: Option<String>,
     },
 }
 
@@ -106,10 +110,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     username,
                     role,
                     password_stdin: _,
+                    display_name,
                 },
         } => {
             let username =
                 ActorId::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
+            let display_name = display_name
+                .map(|n| PersonName::parse(&n))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("display name: {e}"))?;
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
@@ -125,7 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 StaffRole::Analyst => ActorRole::Analyst,
             };
             let outcome = accounts
-                .create_staff(username.as_str(), role, password)
+                .create_staff_named(username.as_str(), role, password, display_name.as_ref())
                 .await;
             db.close().await;
             outcome?;

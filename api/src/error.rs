@@ -41,6 +41,9 @@ pub enum ApiError {
     /// 404: no such resource, or not the caller's.
     #[error("not found")]
     NotFound,
+    /// 410: the eCoPR's download window has closed.
+    #[error("the eCoPR could be downloaded until {0}; ask for a copy another way")]
+    DownloadExpired(chrono::NaiveDate),
     /// 409: the case is not at a stage where this can happen.
     #[error("{0}")]
     Transition(CaseError),
@@ -68,6 +71,9 @@ pub enum ApiError {
     /// 503: a read asked for `min_version` and the view did not reach it in time.
     #[error("the view has not yet caught up with version {0}; retry shortly")]
     ViewBehind(u64),
+    /// 503: the eCoPR is issued but its PDF is still being made; retry shortly.
+    #[error("the eCoPR is being prepared; retry shortly")]
+    DocumentPending,
     /// 500: a bug or a corrupt store; the cause is logged, never shown.
     #[error("internal error")]
     Internal,
@@ -82,13 +88,16 @@ impl ApiError {
             }
             Self::PasswordChangeRequired | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::DownloadExpired(_) => StatusCode::GONE,
             Self::Transition(_) | Self::ConcurrentUpdate => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable | Self::ViewBehind(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::ViewBehind(_) | Self::DocumentPending => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +112,7 @@ impl ApiError {
             Self::PasswordChangeRequired => "password_change_required",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::DownloadExpired(_) => "download_expired",
             Self::Transition(e) => transition_code(e),
             Self::ConcurrentUpdate => "concurrent_update",
             Self::PreconditionFailed(_) => "precondition_failed",
@@ -112,6 +122,7 @@ impl ApiError {
             Self::TooManyAttempts(_) => "too_many_attempts",
             Self::Unavailable => "unavailable",
             Self::ViewBehind(_) => "view_behind",
+            Self::DocumentPending => "document_pending",
             Self::Internal => "internal",
         }
     }
@@ -162,7 +173,9 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         let retry = match self {
-            Self::Unavailable | Self::ViewBehind(_) => Some(RETRY_AFTER_SECS),
+            Self::Unavailable | Self::ViewBehind(_) | Self::DocumentPending => {
+                Some(RETRY_AFTER_SECS)
+            }
             Self::TooManyAttempts(s) => Some(s),
             _ => None,
         };

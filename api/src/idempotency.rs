@@ -128,7 +128,7 @@ async fn replay(
     };
     let extra = match route {
         "/v1/cases" => json!({ "case_id": case_id }),
-        "/v1/cases/{id}/approval" => {
+        "/v1/cases/{id}/approval" | "/v1/cases/{id}/ecopr-amendment" => {
             json!({ "document_number": document_number(&committed.events) })
         }
         "/v1/my/case/photo" => json!({ "quality": photo_quality(&committed.events) }),

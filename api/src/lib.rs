@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod ecopr;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;

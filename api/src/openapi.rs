@@ -167,6 +167,31 @@ pub struct Details {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct Correction {
+    /// What the corrected eCoPR fixes.
+    #[schema(min_length = 1, max_length = 2000)]
+    correction: String,
+}
+
+/// Whether a document is genuine. A wrong code, or a number no document has, answers only
+/// `{valid: false, document_number, status: "unknown"}`: nothing the caller did not send.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Verification {
+    /// True only for the right code on the document in force.
+    valid: bool,
+    document_number: String,
+    /// `current`, `superseded` (an amendment replaced it) or `unknown` (wrong code or no
+    /// such document: the two are not told apart).
+    #[schema(pattern = "^(current|superseded|unknown)$")]
+    status: String,
+    /// With the right code only.
+    issued_on: Option<NaiveDate>,
+    /// With the right code on a superseded document: the number of the one in force.
+    replaced_by: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Reason {
     #[schema(min_length = 1, max_length = 2000)]
     reason: String,
@@ -451,6 +476,25 @@ fn photo() {}
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 fn amendment_request() {}
 
+#[utoipa::path(get, path = "/v1/my/case/ecopr", tag = "applicant", security(("bearer" = [])),
+    responses((status = 200, description = "the eCoPR in force, as an attachment `eCoPR-<number>.pdf`",
+            content_type = "application/pdf"),
+        (status = 404, description = "PR not granted", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "download_expired: more than 30 days after issue", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, description = "document_pending: issued, the PDF is being made; Retry-After",
+            body = Problem, content_type = "application/problem+json")))]
+fn ecopr_download() {}
+
+#[utoipa::path(get, path = "/v1/documents/{document_number}/verification", tag = "documents",
+    params(("document_number" = String, Path, description = "as printed, e.g. PR0000000042"),
+        ("code" = String, Query, description = "the verification code printed on the document, e.g. 7K3M-9XQ2-B8TD-4HWN")),
+    responses((status = 200, body = Verification),
+        (status = 422, description = "invalid_query: no code", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: 5 wrong codes in 15 minutes for this document or from this address; Retry-After",
+            body = Problem, content_type = "application/problem+json")))]
+fn document_verification() {}
+
 #[utoipa::path(post, path = "/v1/cases", tag = "officers", request_body = Invite,
     security(("bearer" = [])), params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = Invited),
@@ -501,6 +545,17 @@ fn photo_review() {}
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json")))]
 fn approval() {}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/ecopr-amendment", tag = "officers",
+    request_body = Correction, security(("bearer" = [])),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header),
+        ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "a corrected eCoPR under a new number; the previous one is superseded",
+            body = Approved),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+fn ecopr_amendment() {}
 
 #[utoipa::path(post, path = "/v1/cases/{id}/referral", tag = "officers", request_body = Reason,
     security(("bearer" = [])), params(("id" = String, Path)),
@@ -595,8 +650,9 @@ impl Modify for CommonErrors {
 #[openapi(
     info(title = "prconfirm", description = "Confirming permanent residence online: the case back end."),
     paths(healthz, readyz, metrics, openapi_json, sign_in, sign_out, change_password, accept,
-        decline, my_case, presence, address, photo, amendment_request, invite, case, case_photo,
-        claim, release, photo_review, approval, referral, withdrawal, queue, search, stats_funnel,
+        decline, my_case, presence, address, photo, amendment_request, ecopr_download,
+        document_verification, invite, case, case_photo, claim, release, photo_review, approval,
+        ecopr_amendment, referral, withdrawal, queue, search, stats_funnel,
         stats_durations, stats_photo_returns, stats_daily, stats_officers),
     nest((path = "/v1/audit", api = audit::AuditApi)),
     modifiers(&BearerAuth, &CommonErrors),

@@ -17,6 +17,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::ecopr::{EcoprReactor, ReactorError};
 use crate::routes;
 use crate::scheduler::{self, Scheduler};
 use crate::settings::Settings;
@@ -104,6 +105,40 @@ async fn run_mail(state: AppState) {
     }
 }
 
+/// Makes eCoPR documents from the event feed until the process ends (see [`crate::ecopr`]):
+/// woken after a command, and every second in any case (events may come from another
+/// instance). A failing event is logged and stops the round; the next round retries it.
+async fn run_ecopr(state: AppState, batch: u32) {
+    let reactor = EcoprReactor {
+        db: state.db.clone(),
+        cases: state.cases.clone(),
+        accounts: state.accounts.clone(),
+        blobs: state.blobs.clone(),
+    };
+    let mut appended = state.cases.appended();
+    loop {
+        let round = async {
+            let mut passed = 0;
+            loop {
+                match reactor.run_once(batch).await? {
+                    0 => return Ok::<_, ReactorError>(passed),
+                    n => passed += n,
+                }
+            }
+        };
+        match round.await {
+            // Its "eCoPR ready" messages wait in the outbox.
+            Ok(passed) if passed > 0 => state.mail_wakeup.notify_one(),
+            Ok(_) => {}
+            Err(e) => {
+                metrics::counter!("prconfirm_ecopr_failures_total").increment(1);
+                tracing::error!(error = %e, "eCoPR round stopped; retrying the event");
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), appended.changed()).await;
+    }
+}
+
 /// Serves the API until SIGINT or SIGTERM, then drains in-flight requests and closes the pool.
 ///
 /// # Errors
@@ -135,6 +170,7 @@ pub async fn serve_on(
     let state = state(settings, db)?;
     routes::prometheus();
     let mail_task = tokio::spawn(run_mail(state.clone()));
+    let ecopr_task = tokio::spawn(run_ecopr(state.clone(), settings.projection_batch));
     let runner = Runner::new(
         state.db.clone(),
         settings.read_models(),
@@ -157,6 +193,8 @@ pub async fn serve_on(
         .await
         .context("serving HTTP");
     mail_task.abort();
+    // A round cut short records nothing; its events are made again next time.
+    ecopr_task.abort();
     // A batch cut short rolls back; its events are applied again by whoever runs next.
     projection_task.abort();
     if let Some(task) = scheduler_task {

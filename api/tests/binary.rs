@@ -152,17 +152,20 @@ fn a_bad_database_url_fails_with_a_clear_message() {
 }
 
 fn staff_add(dir: &std::path::Path, password: &str) -> std::process::Output {
+    staff_add_with(dir, "officer.cli", password, &[])
+}
+
+fn staff_add_with(
+    dir: &std::path::Path,
+    username: &str,
+    password: &str,
+    more: &[&str],
+) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
-        .args([
-            "staff",
-            "add",
-            "--username",
-            "officer.cli",
-            "--role",
-            "officer",
-        ])
+        .args(["staff", "add", "--username", username, "--role", "officer"])
         .arg("--password-stdin")
+        .args(more)
         .env_remove("DATABASE_URL")
         .env("PRCONFIRM_DATA_DIR", dir)
         .stdin(Stdio::piped())
@@ -198,5 +201,57 @@ fn staff_add_reads_the_password_from_stdin_and_refuses_a_taken_name_or_weak_pass
     assert!(
         !err.contains("passphrase"),
         "the password must not be echoed: {err}"
+    );
+}
+
+#[test]
+fn staff_add_keeps_a_display_name_for_the_officers_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = "a long enough passphrase";
+    let named = staff_add_with(
+        dir.path(),
+        "officer.named",
+        passphrase,
+        &["--display-name", "Marie-Ève Tremblay"],
+    );
+    assert!(
+        named.status.success(),
+        "{}",
+        String::from_utf8_lossy(&named.stderr)
+    );
+    let plain = staff_add_with(dir.path(), "officer.plain", passphrase, &[]);
+    assert!(plain.status.success());
+    let blank = staff_add_with(
+        dir.path(),
+        "officer.blank",
+        passphrase,
+        &["--display-name", " "],
+    );
+    assert!(!blank.status.success(), "a blank name is refused");
+    assert!(String::from_utf8_lossy(&blank.stderr).contains("display name"));
+
+    let names = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = prconfirm_migrations::Database::open_sqlite(dir.path(), 1)
+            .await
+            .unwrap();
+        let sql = "SELECT username, display_name FROM accounts ORDER BY username";
+        let rows: Vec<(String, Option<String>)> = match &db {
+            prconfirm_migrations::Database::Sqlite(pool) => {
+                sqlx::query_as(sql).fetch_all(pool).await.unwrap()
+            }
+            prconfirm_migrations::Database::Postgres(_) => unreachable!(),
+        };
+        db.close().await;
+        rows
+    });
+    assert_eq!(
+        names,
+        vec![
+            (
+                "officer.named".to_owned(),
+                Some("Marie-Ève Tremblay".to_owned())
+            ),
+            ("officer.plain".to_owned(), None),
+        ]
     );
 }

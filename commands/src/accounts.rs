@@ -13,6 +13,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use prconfirm_domain::values::PersonName;
 use prconfirm_migrations::{on_db, Database};
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
@@ -231,17 +232,48 @@ impl Accounts {
         role: ActorRole,
         password: String,
     ) -> Result<(), AccountError> {
+        self.create_staff_named(username, role, password, None)
+            .await
+    }
+
+    /// Creates a staff account with the name printed for it where a person's name is due
+    /// (an officer's electronic signature on the eCoPR); without one, the username is used.
+    ///
+    /// # Errors
+    /// [`AccountError::UsernameTaken`], [`AccountError::Policy`] or storage errors.
+    pub async fn create_staff_named(
+        &self,
+        username: &str,
+        role: ActorRole,
+        password: String,
+        display_name: Option<&PersonName>,
+    ) -> Result<(), AccountError> {
         check_password_policy(&password)?;
         let hash = self.hasher.hash(password).await?;
-        let sql = "INSERT INTO accounts (username, role, password_hash) VALUES ($1, $2, $3)";
+        let sql = "INSERT INTO accounts (username, role, password_hash, display_name) \
+                   VALUES ($1, $2, $3, $4)";
         let outcome = on_db!(&self.db, |pool| sqlx::query(sql)
             .bind(username)
             .bind(role.as_str())
             .bind(&hash)
+            .bind(display_name.map(PersonName::as_str))
             .execute(pool)
             .await
             .map(drop));
         outcome.map_err(|e| unique_to_taken(e, username))
+    }
+
+    /// The name to print for `username`: its display name, else the username itself.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn display_name(&self, username: &str) -> Result<String, AccountError> {
+        let sql = "SELECT display_name FROM accounts WHERE username = $1";
+        let found: Option<Option<String>> = on_db!(&self.db, |pool| sqlx::query_scalar(sql)
+            .bind(username)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(found.flatten().unwrap_or_else(|| username.to_owned()))
     }
 
     /// Creates the applicant's account for `case_id` with a fresh username and a temporary

@@ -11,7 +11,7 @@ use cqrs_es::persist::{PersistedEventStore, SemanticVersionEventUpcaster};
 use cqrs_es::{AggregateError, CqrsFramework, EventEnvelope, EventStore, Query};
 use prconfirm_domain::case::{upcast, Case, CaseCommand, CaseError, CaseEvent, CaseRequest, Ctx};
 use prconfirm_domain::case::{CaseFile, StageName};
-use prconfirm_domain::values::DocumentNumber;
+use prconfirm_domain::values::{DocumentNumber, Text};
 use prconfirm_migrations::Database;
 use uuid::Uuid;
 
@@ -231,6 +231,29 @@ impl CaseService {
         self.run(
             case_id,
             CaseCommand::GrantPermanentResidence { document_number },
+            meta,
+        )
+        .await
+    }
+
+    /// Issues a corrected eCoPR under a newly drawn document number; the one in force is kept
+    /// in the history as superseded.
+    ///
+    /// # Errors
+    /// See [`CommandError`]. A refused amendment spends its number, as a refused grant does.
+    pub async fn amend_ecopr(
+        &self,
+        case_id: &str,
+        correction: Text,
+        meta: &RequestMeta,
+    ) -> Result<Committed, CommandError> {
+        let document_number = self.next_document_number().await?;
+        self.run(
+            case_id,
+            CaseCommand::AmendEcopr {
+                document_number,
+                correction,
+            },
             meta,
         )
         .await

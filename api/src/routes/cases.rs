@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/cases/{id}/photo", get(photo))
         .route("/v1/cases/{id}/photo-review", post(photo_review))
         .route("/v1/cases/{id}/approval", post(approval))
+        .route("/v1/cases/{id}/ecopr-amendment", post(ecopr_amendment))
         .route("/v1/cases/{id}/referral", post(referral))
         .route("/v1/cases/{id}/withdrawal", post(withdrawal))
 }
@@ -199,6 +200,31 @@ async fn approval(
     let mut meta = caller.meta()?;
     meta.expected_version = if_match(&headers)?;
     let committed = state.cases.grant(&id, &meta).await?;
+    let document_number = super::document_number(&committed.events);
+    Ok(command_answer(
+        &committed,
+        json!({ "document_number": document_number }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Amendment {
+    /// What the new document corrects.
+    correction: Text,
+}
+
+/// Issues a corrected eCoPR under a new number; the one in force becomes superseded.
+async fn ecopr_amendment(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Amendment>,
+) -> Result<Response, ApiError> {
+    let mut meta = caller.meta()?;
+    meta.expected_version = if_match(&headers)?;
+    let committed = state.cases.amend_ecopr(&id, body.correction, &meta).await?;
     let document_number = super::document_number(&committed.events);
     Ok(command_answer(
         &committed,

@@ -2,6 +2,7 @@
 
 mod audit;
 mod cases;
+mod documents;
 mod health;
 mod invitations;
 mod my_case;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(invitations::router())
         .merge(my_case::router())
         .merge(cases::router())
+        .merge(documents::router())
         .merge(views::router())
         .merge(audit::router(state.clone()))
         .route_layer(middleware::from_fn_with_state(
@@ -101,10 +103,13 @@ pub fn command_answer(committed: &Committed, extra: serde_json::Value) -> Respon
     response
 }
 
-/// The eCoPR number a grant issued, for the approval's answer.
+/// The eCoPR number a grant or an amendment issued, for the command's answer.
 pub fn document_number(events: &[CaseEvent]) -> Option<String> {
     events.iter().find_map(|e| match e {
         CaseEvent::EcoprIssued {
+            document_number, ..
+        }
+        | CaseEvent::EcoprAmended {
             document_number, ..
         } => Some(document_number.to_string()),
         _ => None,

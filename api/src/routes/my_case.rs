@@ -29,10 +29,8 @@ pub fn router() -> Router<AppState> {
             put(photo).layer(DefaultBodyLimit::max(PHOTO_MAX_BYTES as usize + 1)),
         )
         .route("/v1/my/case/amendment-request", post(amendment_request))
+        .route("/v1/my/case/ecopr", get(super::documents::download))
 }
-
-/// Days an issued eCoPR stays downloadable from the portal.
-pub const ECOPR_DOWNLOAD_DAYS: i64 = 30;
 
 /// What the applicant does next, as a code and in plain words (English, French).
 fn next_step(case: &Case) -> (&'static str, &'static str, &'static str) {
@@ -111,9 +109,9 @@ pub fn status_view(case_id: &str, view: &CaseViewState, today: NaiveDate) -> Val
     };
     let ecopr = match case.stage.granted().and_then(|g| g.ecopr.as_ref()) {
         Some(e) => {
-            let download_by = e.issued_on + chrono::Duration::days(ECOPR_DOWNLOAD_DAYS);
+            let download_by = crate::ecopr::download_by(e.issued_on);
             json!({
-                "available": today <= download_by,
+                "available": crate::ecopr::download_open(e.issued_on, today),
                 "document_number": e.document_number,
                 "issued_on": e.issued_on,
                 "download_by": download_by,

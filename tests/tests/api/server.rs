@@ -271,6 +271,45 @@ impl TestServer {
         self.staff(username, "officer").await
     }
 
+    /// An officer account with a display name (`staff add --display-name`), signed in.
+    pub async fn officer_named(&self, username: &str, display_name: &str) -> String {
+        let accounts = Accounts::new(
+            self.db.clone(),
+            PasswordHasherPool::new().unwrap(),
+            std::sync::Arc::new(SystemClock),
+        );
+        let name = prconfirm_domain::values::PersonName::parse(display_name).unwrap();
+        accounts
+            .create_staff_named(
+                username,
+                ActorRole::Officer,
+                STAFF_PASSWORD.to_owned(),
+                Some(&name),
+            )
+            .await
+            .unwrap();
+        let (status, session) = self.sign_in(username, STAFF_PASSWORD).await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        session["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The e-mail about event `sequence` of `case_id` once delivered: its header lines and its
+    /// body, decoded from quoted-printable as a mail reader would.
+    pub async fn mail(&self, case_id: &str, sequence: u64) -> (String, String) {
+        let path = self.mail_dir.join(format!("{case_id}-{sequence}.eml"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let (headers, body) = text.split_once("\r\n\r\n").unwrap();
+                let body =
+                    quoted_printable::decode(body, quoted_printable::ParseMode::Robust).unwrap();
+                return (headers.to_owned(), String::from_utf8(body).unwrap());
+            }
+            assert!(Instant::now() < deadline, "no e-mail {path:?} within 20 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The rest of the line starting with `prefix` in the e-mail about event `sequence` of
     /// `case_id`, waiting (bounded) for the mail pipeline to deliver it.
     pub async fn mail_line(&self, case_id: &str, sequence: u32, prefix: &str) -> String {

@@ -28,7 +28,12 @@ on_both_backends!(
 );
 
 /// Drives one case from invitation to the mailed card; returns its id.
-async fn full_path(service: &CaseService, file_uci: &str, given: &str, user: &str) -> String {
+pub(crate) async fn full_path(
+    service: &CaseService,
+    file_uci: &str,
+    given: &str,
+    user: &str,
+) -> String {
     let o = officer("officer.tremblay");
     let a = applicant(user);
     let invited = service

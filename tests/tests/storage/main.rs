@@ -4,6 +4,7 @@
 
 mod audit;
 mod common;
+mod documents;
 mod lifecycle;
 mod log;
 mod projections;

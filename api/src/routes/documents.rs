@@ -1,0 +1,148 @@
+//! eCoPR documents: the applicant's download, and the public check that a document is
+//! genuine. The documents themselves are made by the reactor in [`crate::ecopr`].
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use prconfirm_commands::ecopr::VerificationCode;
+use prconfirm_domain::values::{DocumentNumber, Sha256Hex};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::QueryParams;
+use crate::auth::Caller;
+use crate::ecopr;
+use crate::error::{storage, ApiError};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/documents/{document_number}/verification",
+        get(verification),
+    )
+}
+
+/// The applicant's eCoPR in force, as a PDF attachment: 404 before PR is granted, 503 while
+/// the reactor has not made it yet, 410 once the download window has closed.
+pub async fn download(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let case_id = caller.case_id()?;
+    let loaded = state.cases.load(case_id).await?.ok_or(ApiError::NotFound)?;
+    let current = loaded
+        .case
+        .stage
+        .granted()
+        .and_then(|g| g.ecopr.as_ref())
+        .ok_or(ApiError::NotFound)?;
+    let today = state.cases.clock().now().date_naive();
+    if !ecopr::download_open(current.issued_on, today) {
+        return Err(ApiError::DownloadExpired(ecopr::download_by(
+            current.issued_on,
+        )));
+    }
+    let document = ecopr::find(&state.db, &current.document_number)
+        .await
+        .map_err(storage)?
+        .ok_or(ApiError::DocumentPending)?;
+    let blobs = state.blobs.clone();
+    let digest = document.pdf_sha256.clone();
+    let pdf = tokio::task::spawn_blocking(move || blobs.get(&digest))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| {
+            tracing::error!(error = %e, document = %current.document_number, "eCoPR blob missing");
+            ApiError::Internal
+        })?;
+    let disposition = format!(
+        "attachment; filename=\"eCoPR-{}.pdf\"",
+        current.document_number
+    );
+    let disposition = HeaderValue::from_str(&disposition).map_err(|_| ApiError::Internal)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Code {
+    /// The verification code printed on the document.
+    code: String,
+}
+
+/// A digest no code has: what an unknown document is checked against, so that it costs the
+/// same as a known one.
+const NO_DOCUMENT: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Whether a document is genuine and in force. Valid only for the right code on a current
+/// document. A wrong code, or a number no document has, gets the same answer, which says
+/// nothing the caller did not send (`status: "unknown"`); only the right code learns that a
+/// document was superseded, and by which. Wrong codes are counted per document number and
+/// per client address, in the database (so across instances): after
+/// [`ecopr::VERIFICATION_FREE_FAILURES`] within [`ecopr::VERIFICATION_WINDOW`], 429.
+async fn verification(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(number): Path<String>,
+    QueryParams(query): QueryParams<Code>,
+) -> Result<Response, ApiError> {
+    let now = state.cases.clock().now();
+    // A path segment is the caller's; only its first characters name a subject.
+    let shown: String = number.chars().take(32).collect();
+    let subjects = [format!("doc:{shown}"), format!("addr:{}", client.ip())];
+    for subject in &subjects {
+        if let Some(wait) = ecopr::verification_wait(&state.db, subject, now)
+            .await
+            .map_err(storage)?
+        {
+            return Err(ApiError::TooManyAttempts(wait));
+        }
+    }
+    let document = match DocumentNumber::parse(&number) {
+        Ok(n) => ecopr::find(&state.db, &n).await.map_err(storage)?,
+        Err(_) => None,
+    };
+    let stored = document.as_ref().map_or_else(
+        || Sha256Hex::parse(NO_DOCUMENT).map_err(|_| ApiError::Internal),
+        |d| Ok(d.verification_sha256.clone()),
+    )?;
+    let matched = VerificationCode::matches(&query.code, &stored) && document.is_some();
+    let Some(document) = document.filter(|_| matched) else {
+        ecopr::record_verification_failure(&state.db, &subjects, now)
+            .await
+            .map_err(storage)?;
+        return Ok(Json(json!({
+            "valid": false,
+            "document_number": shown,
+            "status": "unknown",
+        }))
+        .into_response());
+    };
+    let answer = match &document.superseded_by {
+        None => json!({
+            "valid": true,
+            "document_number": document.document_number,
+            "status": "current",
+            "issued_on": document.issued_on,
+        }),
+        Some(by) => json!({
+            "valid": false,
+            "document_number": document.document_number,
+            "status": "superseded",
+            "issued_on": document.issued_on,
+            "replaced_by": by,
+        }),
+    };
+    Ok(Json(answer).into_response())
+}

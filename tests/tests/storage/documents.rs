@@ -1,0 +1,147 @@
+//! The eCoPR reactor on a real store: one document (and one e-mail) per event however often
+//! it runs over the same events, and an event it cannot turn into a document is retried,
+//! never passed over.
+
+use std::sync::Arc;
+
+use prconfirm_api::ecopr::{EcoprReactor, REACTOR};
+use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
+use prconfirm_commands::photo::BlobStore;
+use prconfirm_domain::fixtures::text;
+use prconfirm_migrations::{on_db, Database};
+
+use crate::common::*;
+use crate::lifecycle::full_path;
+use crate::on_both_backends;
+
+on_both_backends!(
+    running_the_reactor_twice_over_the_same_events_makes_one_document_each,
+    an_event_the_reactor_cannot_finish_is_retried_not_skipped,
+);
+
+/// `(document_number, sequence, replaces, pdf_sha256, verification_sha256, superseded_by)`.
+type Row = (String, i64, Option<String>, String, String, Option<String>);
+
+async fn documents(db: &Database) -> Vec<Row> {
+    let sql = "SELECT document_number, sequence, replaces, pdf_sha256, verification_sha256, \
+               superseded_by FROM documents ORDER BY document_number";
+    on_db!(db, |pool| sqlx::query_as(sql).fetch_all(pool).await).unwrap()
+}
+
+async fn mails(db: &Database) -> Vec<String> {
+    let sql = "SELECT id FROM mail_outbox ORDER BY id";
+    on_db!(db, |pool| sqlx::query_scalar(sql).fetch_all(pool).await).unwrap()
+}
+
+async fn rewind(db: &Database) {
+    let sql = "UPDATE reactor_checkpoints SET tx = 0, position = 0 WHERE name = $1";
+    on_db!(db, |pool| sqlx::query(sql)
+        .bind(REACTOR)
+        .execute(pool)
+        .await
+        .map(drop))
+    .unwrap();
+}
+
+fn reactor(
+    db: &Database,
+    service: prconfirm_commands::CaseService,
+    blobs: BlobStore,
+) -> EcoprReactor {
+    EcoprReactor {
+        db: db.clone(),
+        cases: Arc::new(service),
+        accounts: Accounts::new(
+            db.clone(),
+            PasswordHasherPool::new().unwrap(),
+            Arc::new(prconfirm_commands::SystemClock),
+        ),
+        blobs,
+    }
+}
+
+async fn catch_up(reactor: &EcoprReactor) {
+    while reactor.run_once(100).await.unwrap() > 0 {}
+}
+
+/// A granted case whose eCoPR was then amended: two documents due.
+async fn granted_and_amended(db: &Database) -> (prconfirm_commands::CaseService, String) {
+    let (service, _clock) = service(db, 0);
+    let id = full_path(&service, "12345678", "Zoë", "a-zoe").await;
+    service
+        .amend_ecopr(&id, text("date of birth"), &officer("officer.tremblay"))
+        .await
+        .unwrap();
+    (service, id)
+}
+
+async fn running_the_reactor_twice_over_the_same_events_makes_one_document_each(db: Database) {
+    let (service, id) = granted_and_amended(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reactor = reactor(&db, service, BlobStore::new(dir.path()));
+
+    catch_up(&reactor).await;
+    let first = documents(&db).await;
+    assert_eq!(first.len(), 2, "{first:?}");
+    let (issued, amended) = (&first[0], &first[1]);
+    assert_eq!((issued.1, amended.1), (12, 15), "the events' sequences");
+    assert_eq!(amended.2.as_deref(), Some(issued.0.as_str()));
+    assert_eq!(issued.5.as_deref(), Some(amended.0.as_str()), "superseded");
+    assert_eq!(amended.5, None);
+    assert_eq!(
+        mails(&db).await,
+        vec![format!("{id}-12"), format!("{id}-15")]
+    );
+
+    // As after a crash before the checkpoint was kept: the same events again, twice.
+    rewind(&db).await;
+    catch_up(&reactor).await;
+    rewind(&db).await;
+    catch_up(&reactor).await;
+    assert_eq!(
+        documents(&db).await,
+        first,
+        "no second document, no new code"
+    );
+    assert_eq!(mails(&db).await.len(), 2, "no second e-mail");
+    let pdfs = std::fs::read_dir(dir.path().join("sha256"))
+        .unwrap()
+        .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+        .sum::<usize>();
+    assert_eq!(pdfs, 2, "no PDF rendered again");
+}
+
+async fn an_event_the_reactor_cannot_finish_is_retried_not_skipped(db: Database) {
+    let (service, _) = granted_and_amended(&db).await;
+    // A blob store whose root is a file: every PDF fails to store.
+    let dir = tempfile::tempdir().unwrap();
+    let blocked = dir.path().join("not-a-directory");
+    std::fs::write(&blocked, b"").unwrap();
+    let broken = reactor(&db, service, BlobStore::new(&blocked));
+    assert!(broken.run_once(100).await.is_err());
+    assert!(
+        broken.run_once(100).await.is_err(),
+        "stuck at the same event"
+    );
+    assert!(documents(&db).await.is_empty());
+    let sql = "SELECT position FROM reactor_checkpoints WHERE name = $1";
+    let stopped: i64 = on_db!(&db, |pool| sqlx::query_scalar(sql)
+        .bind(REACTOR)
+        .fetch_one(pool)
+        .await)
+    .unwrap();
+    let sql = "SELECT min(position) FROM events WHERE event_type = 'EcoprIssued'";
+    let issued: i64 = on_db!(&db, |pool| sqlx::query_scalar(sql).fetch_one(pool).await).unwrap();
+    assert!(
+        stopped < issued,
+        "the checkpoint stops before the failing event"
+    );
+
+    // Once the store works, the same events become their documents.
+    let fixed = EcoprReactor {
+        blobs: BlobStore::new(dir.path().join("blobs")),
+        ..broken
+    };
+    catch_up(&fixed).await;
+    assert_eq!(documents(&db).await.len(), 2);
+}
