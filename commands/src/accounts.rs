@@ -461,13 +461,14 @@ impl Accounts {
                    JOIN accounts a ON a.username = s.username \
                    WHERE s.token_hash = $1 AND s.revoked_at IS NULL \
                    AND s.expires_at > $2 AND s.last_seen_at > $3";
-        let row: Option<(String, String, Option<String>, bool, DateTime<Utc>)> =
-            on_db!(&self.db, |pool| sqlx::query_as(sql)
-                .bind(&hash)
-                .bind(now)
-                .bind(now - SESSION_IDLE)
-                .fetch_optional(pool)
-                .await)?;
+        /// Username, role, case, temporary, last seen.
+        type SessionRow = (String, String, Option<String>, bool, DateTime<Utc>);
+        let row: Option<SessionRow> = on_db!(&self.db, |pool| sqlx::query_as(sql)
+            .bind(&hash)
+            .bind(now)
+            .bind(now - SESSION_IDLE)
+            .fetch_optional(pool)
+            .await)?;
         let Some((username, role, case_id, temporary, last_seen)) = row else {
             return Ok(None);
         };
