@@ -68,12 +68,11 @@ impl CommandError {
     }
 }
 
-/// postgres-es and sqlite-es report pool time-outs as unknown errors; they are outages.
+/// postgres-es and sqlite-es report pool time-outs and lost connections as unknown errors;
+/// they are outages.
 fn classify_unexpected(e: Box<dyn std::error::Error + Send + Sync>) -> CommandError {
     match e.downcast_ref::<sqlx::Error>() {
-        Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
-            CommandError::Unavailable(e)
-        }
+        Some(cause) if prconfirm_migrations::is_outage(cause) => CommandError::Unavailable(e),
         _ => CommandError::Internal(e),
     }
 }
