@@ -77,6 +77,12 @@ pub struct Settings {
         global = true
     )]
     pub temporary_password_hours: i64,
+
+    /// Seconds a temporary password stays valid; when set, it takes the place of
+    /// `--temporary-password-hours` (for short windows, such as in tests).
+    #[arg(long, env = "PRCONFIRM_TEMPORARY_PASSWORD_SECS", global = true)]
+    pub temporary_password_secs: Option<i64>,
+
     /// The Ed25519 key that signs audit checkpoints (created, mode 0600, on first use).
     /// Default: `<data dir>/keys/audit-ed25519.key`. Keep it off the database's machine if you
     /// can: whoever holds it can sign a rewritten history.
@@ -163,6 +169,14 @@ impl Settings {
             stale_invitation: h(self.standard_stale_invitation_hours),
             amendment_request: h(self.standard_amendment_hours),
         }
+    }
+
+    /// How long a temporary password stays valid.
+    pub fn temporary_password_valid_for(&self) -> chrono::Duration {
+        self.temporary_password_secs.map_or_else(
+            || chrono::Duration::hours(self.temporary_password_hours),
+            chrono::Duration::seconds,
+        )
     }
 
     /// The read models this service keeps.
