@@ -83,6 +83,18 @@ pub struct Settings {
     #[arg(long, env = "PRCONFIRM_TEMPORARY_PASSWORD_SECS", global = true)]
     pub temporary_password_secs: Option<i64>,
 
+    /// SMTP relay for outgoing e-mail: `smtps://user:password@host:465`,
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtp://host:25` (no TLS:
+    /// local relays only). When absent, each message is written as an `.eml` file under
+    /// `<data dir>/mail/`. A secret: never echoed.
+    #[arg(
+        long,
+        env = "PRCONFIRM_SMTP_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub smtp_url: Option<SecretString>,
+
     /// The Ed25519 key that signs audit checkpoints (created, mode 0600, on first use).
     /// Default: `<data dir>/keys/audit-ed25519.key`. Keep it off the database's machine if you
     /// can: whoever holds it can sign a rewritten history.

@@ -32,7 +32,26 @@ macro_rules! on_both_backends {
     )+};
 }
 
+/// Runs `async fn NAME(db: TestDb)` on PostgreSQL and on SQLite, for tests that start the
+/// server their own way (settings of their own, or the real binary).
+macro_rules! on_both_backends_db {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[sqlx::test(migrator = "prconfirm_migrations::POSTGRES")]
+            async fn postgres(pool: sqlx::PgPool) {
+                super::$name($crate::server::TestDb::Postgres(pool)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::server::TestDb::Sqlite).await;
+            }
+        }
+    )+};
+}
+
 mod audit;
+mod smtp;
 
 on_both_backends!(
     a_family_of_two_walks_from_invitation_into_the_portal,
