@@ -51,6 +51,7 @@ macro_rules! on_both_backends_db {
 }
 
 mod audit;
+mod operations;
 mod smtp;
 
 on_both_backends!(
