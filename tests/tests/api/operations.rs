@@ -46,8 +46,9 @@ async fn invited_and_accepted(
 }
 
 async fn an_expired_temporary_password_no_longer_opens_a_session(db: TestDb) {
-    // Arrange: temporary passwords valid for three seconds.
-    let server = db.serve(&["--temporary-password-secs", "3"]).await;
+    // Arrange: temporary passwords valid for five seconds (time enough, on a loaded machine,
+    // for two Argon2 hashes and the mail round between acceptance and the first sign-in).
+    let server = db.serve(&["--temporary-password-secs", "5"]).await;
     let officer = server.officer("officer.a").await;
     let body = crate::invite_body("12345678", "Ana", "ana@example.ca");
     let (_, username, temporary) = invited_and_accepted(&server, &officer, body).await;
@@ -55,7 +56,7 @@ async fn an_expired_temporary_password_no_longer_opens_a_session(db: TestDb) {
     assert_eq!(status, StatusCode::CREATED, "valid at first: {session}");
     let early = session["token"].as_str().unwrap().to_owned();
 
-    // Act: try again until the three seconds have run out (bounded).
+    // Act: try again until the five seconds have run out (bounded).
     let deadline = Instant::now() + Duration::from_secs(15);
     let problem = loop {
         let (status, answer) = server.sign_in(&username, &temporary).await;
