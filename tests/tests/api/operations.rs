@@ -92,8 +92,8 @@ async fn an_expired_temporary_password_no_longer_opens_a_session(db: TestDb) {
 /// reads answer 503 with `Retry-After` within the pool's acquire time-out (3 s), never hang
 /// and never answer 500; once the database is back, the same calls work again, and the
 /// projections catch up. PostgreSQL only: the SQLite backend is a file inside the server's
-/// own process, with no connection to lose (a file locked by another writer is the nearest
-/// thing, and it waits out SQLite's 5 s busy time-out before its 503).
+/// own process, with no connection to lose; its nearest equivalent, a file locked by another
+/// writer, is the next test.
 #[sqlx::test(migrator = "prconfirm_migrations::POSTGRES")]
 async fn a_dead_database_answers_503_at_once_and_the_server_recovers(pool: sqlx::PgPool) {
     let name: String = sqlx::query_scalar("SELECT current_database()")
@@ -224,6 +224,55 @@ async fn a_dead_database_answers_503_at_once_and_the_server_recovers(pool: sqlx:
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
+}
+
+/// The nearest SQLite has to a dead database: another writer holds the file's write lock.
+/// A command then waits out SQLite's busy time-out (5 s) and answers 503 with `Retry-After`,
+/// never 500, and works again once the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_locked_by_another_writer_answers_503_and_the_server_recovers() {
+    let server = TestDb::Sqlite.serve(&[]).await;
+    let officer = server.officer("officer.a").await;
+    let (applicant, _) = onboard(&server, &officer, "12345678", "Ana").await;
+    let prconfirm_migrations::Database::Sqlite(pool) = server.db() else {
+        unreachable!("a SQLite server")
+    };
+
+    // Act: a writer outside the service takes the write lock and keeps it.
+    let lock = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let started = Instant::now();
+    let response = server
+        .client
+        .put(server.url("/v1/my/case/presence"))
+        .bearer_auth(&applicant)
+        .json(&json!({"in_canada": true}))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("an answer, not a hang");
+    let elapsed = started.elapsed();
+
+    // Assert: unavailable, to be retried; then, once the lock is gone, done.
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{problem} after {elapsed:?}"
+    );
+    assert_eq!(problem["code"], "unavailable");
+    assert_eq!(retry_after.unwrap(), "3");
+    lock.rollback().await.unwrap();
+    let (status, answer) = server
+        .call(
+            Method::PUT,
+            "/v1/my/case/presence",
+            Some(&applicant),
+            Some(json!({"in_canada": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
 /// A JPEG of 1000 x 1400 with an EXIF segment (camera and GPS position) and an XMP packet
