@@ -259,15 +259,12 @@ impl From<prconfirm_projections::reads::ReadError> for ApiError {
 
 /// A storage error: an outage is 503, anything else a logged 500.
 pub fn storage(cause: sqlx::Error) -> ApiError {
-    match cause {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            tracing::warn!(error = %cause, "storage unavailable");
-            ApiError::Unavailable
-        }
-        other => {
-            tracing::error!(error = %other, "storage error");
-            ApiError::Internal
-        }
+    if prconfirm_migrations::is_outage(&cause) {
+        tracing::warn!(error = %cause, "storage unavailable");
+        ApiError::Unavailable
+    } else {
+        tracing::error!(error = %cause, "storage error");
+        ApiError::Internal
     }
 }
 

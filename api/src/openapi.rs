@@ -354,7 +354,7 @@ pub struct DecisionRow {
         ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
         ("cursor" = Option<String>, Query, description = "from the previous page's Next-Cursor"),
         ("case_id" = Option<String>, Query, description = "with min_version: the case to wait for"),
-        ("min_version" = Option<u64>, Query, description = "wait until the view reflects this version of case_id")),
+        ("min_version" = Option<u64>, Query, description = "wait until the view reflects this version of case_id; 422 if the case has no such version")),
     responses((status = 200, body = Vec<QueueItem>,
         headers(("Link" = String, description = "rel=next"), ("Next-Cursor" = String)))))]
 fn queue() {}
@@ -434,7 +434,7 @@ fn accept() {}
 fn decline() {}
 
 #[utoipa::path(get, path = "/v1/my/case", tag = "applicant", security(("bearer" = [])),
-    params(("min_version" = Option<u64>, Query, description = "wait (bounded) until the view reflects this version; 503 view_behind if not")),
+    params(("min_version" = Option<u64>, Query, description = "wait (bounded) until the view reflects this version; 503 view_behind if not; 422 if the case has no such version")),
     responses((status = 200, body = CaseStatus),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json")))]

@@ -77,6 +77,24 @@ pub struct Settings {
         global = true
     )]
     pub temporary_password_hours: i64,
+
+    /// Seconds a temporary password stays valid; when set, it takes the place of
+    /// `--temporary-password-hours` (for short windows, such as in tests).
+    #[arg(long, env = "PRCONFIRM_TEMPORARY_PASSWORD_SECS", global = true)]
+    pub temporary_password_secs: Option<i64>,
+
+    /// SMTP relay for outgoing e-mail: `smtps://user:password@host:465`,
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtp://host:25` (no TLS:
+    /// local relays only). When absent, each message is written as an `.eml` file under
+    /// `<data dir>/mail/`. A secret: never echoed.
+    #[arg(
+        long,
+        env = "PRCONFIRM_SMTP_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub smtp_url: Option<SecretString>,
+
     /// The Ed25519 key that signs audit checkpoints (created, mode 0600, on first use).
     /// Default: `<data dir>/keys/audit-ed25519.key`. Keep it off the database's machine if you
     /// can: whoever holds it can sign a rewritten history.
@@ -200,6 +218,14 @@ impl Settings {
             remind_before: chrono::Duration::hours(self.remind_before_hours),
             order_card_after: chrono::Duration::hours(self.order_card_after_hours),
         }
+    }
+
+    /// How long a temporary password stays valid.
+    pub fn temporary_password_valid_for(&self) -> chrono::Duration {
+        self.temporary_password_secs.map_or_else(
+            || chrono::Duration::hours(self.temporary_password_hours),
+            chrono::Duration::seconds,
+        )
     }
 
     /// The read models this service keeps.

@@ -73,9 +73,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         accounts,
         settings: Arc::new(ApiSettings {
             invitation_valid_for: chrono::Duration::days(settings.invitation_days),
-            temporary_password_valid_for: chrono::Duration::hours(
-                settings.temporary_password_hours,
-            ),
+            temporary_password_valid_for: settings.temporary_password_valid_for(),
             mail_dir: settings.data_dir.join("mail"),
             min_version_wait: Duration::from_millis(settings.min_version_wait_ms),
             audit_key_path: settings.audit_key_path(),
@@ -86,13 +84,25 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
     })
 }
 
+/// Where e-mail goes: the SMTP relay when one is configured, else `.eml` files.
+///
+/// # Errors
+/// If the SMTP URL is not one (the message never repeats it).
+pub fn mail_outlet(settings: &Settings) -> anyhow::Result<mail::Outlet> {
+    Ok(match &settings.smtp_url {
+        Some(url) => mail::Outlet::smtp(url.expose_secret())?,
+        None => mail::Outlet::Files(settings.data_dir.join("mail")),
+    })
+}
+
 /// Composes and delivers e-mail from the event feed until the process ends: woken after a
-/// command, and every second in any case (events may come from another instance).
-async fn run_mail(state: AppState) {
+/// command, and every second in any case (events may come from another instance, and a
+/// message the relay did not take is retried).
+async fn run_mail(state: AppState, outlet: mail::Outlet) {
     loop {
         let round = async {
             while mail::compose_pending(&state.db, 200).await? > 0 {}
-            mail::deliver_pending(&state.db, &state.settings.mail_dir).await
+            mail::deliver_pending(&state.db, &outlet).await
         };
         if let Err(e) = round.await {
             tracing::warn!(error = %e, "mail round failed; retrying");
@@ -166,10 +176,11 @@ pub async fn serve_on(
     db: Database,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let outlet = mail_outlet(settings)?;
     let checkpoints = spawn_checkpoints(settings, db.clone())?;
     let state = state(settings, db)?;
     routes::prometheus();
-    let mail_task = tokio::spawn(run_mail(state.clone()));
+    let mail_task = tokio::spawn(run_mail(state.clone(), outlet));
     let ecopr_task = tokio::spawn(run_ecopr(state.clone(), settings.projection_batch));
     let runner = Runner::new(
         state.db.clone(),

@@ -255,3 +255,23 @@ fn staff_add_keeps_a_display_name_for_the_officers_signature() {
         ]
     );
 }
+
+#[test]
+fn a_bad_smtp_url_stops_the_server_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("PRCONFIRM_DATA_DIR", dir.path())
+        .env("PRCONFIRM_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("PRCONFIRM_SMTP_URL", "smtpz://relay:hunter2@127.0.0.1:25")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PRCONFIRM_SMTP_URL"), "{err}");
+    assert!(
+        !err.contains("hunter2"),
+        "the password must not be echoed: {err}"
+    );
+}

@@ -460,7 +460,9 @@ impl Accounts {
                    FROM sessions s \
                    JOIN accounts a ON a.username = s.username \
                    WHERE s.token_hash = $1 AND s.revoked_at IS NULL \
-                   AND s.expires_at > $2 AND s.last_seen_at > $3";
+                   AND s.expires_at > $2 AND s.last_seen_at > $3 \
+                   AND NOT (s.temporary AND a.temporary_expires_at IS NOT NULL \
+                            AND a.temporary_expires_at <= $2)";
         /// Username, role, case, temporary, last seen.
         type SessionRow = (String, String, Option<String>, bool, DateTime<Utc>);
         let row: Option<SessionRow> = on_db!(&self.db, |pool| sqlx::query_as(sql)
@@ -532,6 +534,14 @@ impl Accounts {
         let hash = account.as_ref().map(|a| a.1.clone());
         if !self.hasher.verify(current, hash).await {
             return Err(AccountError::InvalidCredentials);
+        }
+        // A session opened just before the temporary password lapsed cannot still use it.
+        if account
+            .as_ref()
+            .and_then(|a| a.2)
+            .is_some_and(|t| self.clock.now() >= t)
+        {
+            return Err(AccountError::TemporaryPasswordExpired);
         }
         let was_temporary = account.is_some_and(|a| a.2.is_some());
         let new_hash = self.hasher.hash(new).await?;

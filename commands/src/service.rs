@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::{PersistedEventStore, SemanticVersionEventUpcaster};
-use cqrs_es::{AggregateError, CqrsFramework, EventEnvelope, EventStore, Query};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventEnvelope, EventStore, Query};
 use prconfirm_domain::case::{upcast, Case, CaseCommand, CaseError, CaseEvent, CaseRequest, Ctx};
 use prconfirm_domain::case::{CaseFile, StageName};
 use prconfirm_domain::values::{DocumentNumber, Text};
@@ -68,12 +68,11 @@ impl CommandError {
     }
 }
 
-/// postgres-es and sqlite-es report pool time-outs as unknown errors; they are outages.
+/// postgres-es and sqlite-es report pool time-outs and lost connections as unknown errors;
+/// they are outages.
 fn classify_unexpected(e: Box<dyn std::error::Error + Send + Sync>) -> CommandError {
     match e.downcast_ref::<sqlx::Error>() {
-        Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
-            CommandError::Unavailable(e)
-        }
+        Some(cause) if prconfirm_migrations::is_outage(cause) => CommandError::Unavailable(e),
         _ => CommandError::Internal(e),
     }
 }
@@ -340,6 +339,25 @@ impl CaseService {
             case: context.aggregate,
             version: context.current_sequence as u64,
         }))
+    }
+
+    /// The case's version in the log (the sequence of its last event), without loading it;
+    /// `None` if it was never invited.
+    ///
+    /// # Errors
+    /// [`CommandError::Unavailable`] or [`CommandError::Internal`].
+    pub async fn version(&self, case_id: &str) -> Result<Option<u64>, CommandError> {
+        let sql =
+            "SELECT max(sequence) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2";
+        let last: Option<i64> = prconfirm_migrations::on_db!(&self.db, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(<Case as Aggregate>::TYPE)
+                .bind(case_id)
+                .fetch_one(pool)
+                .await
+        })
+        .map_err(|e| classify_unexpected(Box::new(e)))?;
+        Ok(last.map(i64::unsigned_abs))
     }
 
     async fn load_required(&self, case_id: &str) -> Result<LoadedCase, CommandError> {

@@ -45,6 +45,37 @@ pub enum StorageError {
     Query(#[from] sqlx::Error),
 }
 
+/// Whether `e` means the database is out of reach (down, refusing connections, a connection
+/// cut, too busy) rather than a fault in what was asked: callers answer such errors with
+/// "unavailable, retry shortly" instead of an internal error.
+pub fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                // 08: connection exception; 57P01-03: shut down by an administrator, a crash,
+                // or not accepting connections yet; 53300: too many connections; 55000 when
+                // the database refuses connections (ALTER DATABASE ... ALLOW_CONNECTIONS false).
+                code.starts_with("08")
+                    || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+                    || (code == "55000" && pg.message().contains("accepting connections"))
+            } else {
+                // SQLite: SQLITE_BUSY (5) or SQLITE_LOCKED (6), in any extended form, after
+                // the busy time-out: another writer holds the file.
+                db.code()
+                    .and_then(|c| c.parse::<u32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+        }
+        _ => false,
+    }
+}
+
 /// The configured storage: PostgreSQL in production, SQLite embedded by default.
 #[derive(Debug, Clone)]
 pub enum Database {

@@ -5,15 +5,16 @@
 //! - [`compose_pending`]: reads the feed after its checkpoint and writes one outbox row per
 //!   message-worthy event, consuming the parked secret, and advances the checkpoint, all in
 //!   one transaction: every event becomes exactly one message, even across crashes.
-//! - [`deliver_pending`]: writes each unsent message to `<mail dir>/<id>.eml` (atomically, by
-//!   rename; the same message always lands in the same file, so a redelivery after a crash
-//!   replaces rather than duplicates) and then purges the body, which held the secret.
+//! - [`deliver_pending`]: hands each unsent message to the [`Outlet`], an SMTP relay or
+//!   `<mail dir>/<id>.eml` (atomically, by rename; the same message always lands in the same
+//!   file, so a redelivery after a crash replaces rather than duplicates), and then purges
+//!   the body, which held the secret. A message not delivered stays pending and is retried.
 
 use std::path::{Path, PathBuf};
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox};
-use lettre::Message;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use prconfirm_migrations::{on_db, Database};
 use serde_json::Value;
 
@@ -36,6 +37,11 @@ pub enum MailError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The relay refused the message or could not be reached; the message stays pending.
+    #[error("cannot send message {id} by SMTP: {reason}")]
+    Send { id: String, reason: String },
+    #[error("PRCONFIRM_SMTP_URL is not a usable SMTP URL: {0}")]
+    SmtpUrl(String),
 }
 
 /// Which secret a message carries.
@@ -473,45 +479,118 @@ fn build(message: &Outgoing) -> Result<Message, MailError> {
         .map_err(|e| fail(e.to_string()))
 }
 
-/// Writes every unsent message as `<dir>/<id>.eml`, then marks it sent and purges its body.
-/// Returns how many it delivered.
+/// Where delivered messages go.
+pub enum Outlet {
+    /// `<dir>/<id>.eml`, one file per message (no SMTP configured).
+    Files(PathBuf),
+    /// An SMTP relay.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl std::fmt::Debug for Outlet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Files(dir) => f.debug_tuple("Files").field(dir).finish(),
+            // Never the URL or the transport's settings: they may hold the relay's password.
+            Self::Smtp(_) => f.write_str("Smtp(..)"),
+        }
+    }
+}
+
+/// How long one SMTP exchange may take before the message counts as not delivered (and is
+/// retried in a later round).
+const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Outlet {
+    /// An SMTP relay from its URL (`smtp://`, `smtps://`; see lettre's `from_url`).
+    ///
+    /// # Errors
+    /// [`MailError::SmtpUrl`] if the URL is not one; the error never repeats the URL.
+    pub fn smtp(url: &str) -> Result<Self, MailError> {
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| MailError::SmtpUrl(e.to_string()))?;
+        Ok(Self::Smtp(builder.timeout(Some(SMTP_TIMEOUT)).build()))
+    }
+}
+
+/// Delivers every unsent message through `outlet`, then marks it sent and purges its body
+/// (which held the secret). Returns how many it delivered.
+///
+/// At least once: a message is marked only after the outlet took it, so a crash in between
+/// sends it again, with the same `Message-ID` (and, as a file, to the same name, replacing
+/// it). A message the SMTP relay refuses, or cannot take because it is unreachable, stays
+/// pending with its body and is tried again in the next round.
 ///
 /// # Errors
-/// Storage errors, or a message that cannot be written.
-pub async fn deliver_pending(db: &Database, dir: &Path) -> Result<usize, MailError> {
+/// Storage errors, or the first message that could not be delivered (after trying the others
+/// unless the relay could not be reached at all). Never a message's body.
+pub async fn deliver_pending(db: &Database, outlet: &Outlet) -> Result<usize, MailError> {
     let pending_sql = "SELECT id, recipient, subject, body FROM mail_outbox \
                        WHERE sent_at IS NULL AND body IS NOT NULL ORDER BY created_at, id LIMIT 100";
     let pending: Vec<(String, String, String, String)> =
         on_db!(db, |pool| sqlx::query_as(pending_sql).fetch_all(pool).await)?;
-    std::fs::create_dir_all(dir).map_err(|source| MailError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
+    if let Outlet::Files(dir) = outlet {
+        std::fs::create_dir_all(dir).map_err(|source| MailError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    }
     let mark = "UPDATE mail_outbox SET sent_at = $2, body = NULL WHERE id = $1";
-    for (id, recipient, subject, body) in &pending {
+    let mut delivered = 0;
+    let mut first_failure = None;
+    for (id, recipient, subject, body) in pending {
         let message = build(&Outgoing {
             id: id.clone(),
-            recipient: recipient.clone(),
-            subject: subject.clone(),
-            body: body.clone(),
+            recipient,
+            subject,
+            body,
         })?;
-        let path = dir.join(format!("{id}.eml"));
-        let partial = dir.join(format!(".{id}.eml.partial"));
-        let write = |p: &Path| std::fs::write(p, message.formatted());
-        write(&partial)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|source| MailError::Write {
-                path: path.clone(),
-                source,
-            })?;
-        on_db!(db, |pool| sqlx::query(mark)
-            .bind(id)
-            .bind(chrono::Utc::now())
-            .execute(pool)
-            .await
-            .map(drop))?;
+        let sent = match outlet {
+            Outlet::Files(dir) => write_file(dir, &id, &message),
+            Outlet::Smtp(transport) => match transport.send(message).await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    // A refusal of this message (a response from the relay) leaves the others
+                    // to try; no connection at all ends the round.
+                    let next = e.is_response() || e.is_transient() || e.is_permanent();
+                    let failure = MailError::Send {
+                        id: id.clone(),
+                        reason: e.to_string(),
+                    };
+                    if next {
+                        Err(failure)
+                    } else {
+                        return Err(first_failure.unwrap_or(failure));
+                    }
+                }
+            },
+        };
+        match sent {
+            Ok(()) => {
+                on_db!(db, |pool| sqlx::query(mark)
+                    .bind(&id)
+                    .bind(chrono::Utc::now())
+                    .execute(pool)
+                    .await
+                    .map(drop))?;
+                delivered += 1;
+            }
+            Err(e) => first_failure = first_failure.or(Some(e)),
+        }
     }
-    Ok(pending.len())
+    match first_failure {
+        Some(e) => Err(e),
+        None => Ok(delivered),
+    }
+}
+
+/// Writes `message` as `<dir>/<id>.eml` by rename, so a reader never sees half a message.
+fn write_file(dir: &Path, id: &str, message: &Message) -> Result<(), MailError> {
+    let path = dir.join(format!("{id}.eml"));
+    let partial = dir.join(format!(".{id}.eml.partial"));
+    std::fs::write(&partial, message.formatted())
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|source| MailError::Write { path, source })
 }
 
 #[cfg(test)]

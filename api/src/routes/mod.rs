@@ -138,10 +138,13 @@ pub fn photo_quality(events: &[CaseEvent]) -> Option<serde_json::Value> {
     })
 }
 
-/// Reads a view with `read` (which answers the version it reflects and the value), waiting
-/// up to the configured bound for it to reach `min_version`; 503 `view_behind` if it does not.
+/// Reads a view of `case_id` with `read` (which answers the version it reflects and the
+/// value), waiting up to the configured bound for it to reach `min_version`; 503
+/// `view_behind` if it does not. A version the case's log has not reached (or a case it does
+/// not hold) is refused at once with 422: waiting would not bring it.
 pub async fn read_at_least<T, F, Fut>(
     state: &AppState,
+    case_id: &str,
     min_version: Option<u64>,
     read: F,
 ) -> Result<Option<(u64, T)>, ApiError>
@@ -150,6 +153,7 @@ where
     Fut: std::future::Future<Output = Result<Option<(u64, T)>, ApiError>>,
 {
     let deadline = tokio::time::Instant::now() + state.settings.min_version_wait;
+    let mut checked_log = false;
     loop {
         // Ask to be woken before reading, so a batch landing in between is not missed.
         let applied = state.projections.applied.notified();
@@ -161,6 +165,18 @@ where
         };
         if reached {
             return Ok(found);
+        }
+        if let Some(min) = min_version {
+            if !checked_log {
+                checked_log = true;
+                let logged = state.cases.version(case_id).await?;
+                if logged.is_none_or(|v| v < min) {
+                    return Err(ApiError::Invalid {
+                        code: "invalid_query",
+                        detail: format!("min_version {min} is beyond the case's version"),
+                    });
+                }
+            }
         }
         // Woken by this instance's runner, or polling for one that runs elsewhere.
         let nap = tokio::time::Instant::now() + std::time::Duration::from_millis(50);

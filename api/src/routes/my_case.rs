@@ -150,7 +150,7 @@ async fn status(
     let case_id = caller.case_id()?.to_owned();
     let db = state.db.clone();
     let id = case_id.clone();
-    let (version, view) = super::read_at_least(&state, q.min_version, move || {
+    let (version, view) = super::read_at_least(&state, &case_id, q.min_version, move || {
         let db = db.clone();
         let id = id.clone();
         async move {

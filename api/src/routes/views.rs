@@ -132,7 +132,7 @@ async fn queue(
     if let (Some(min), Some(case_id)) = (p.min_version, &p.case_id) {
         let db = state.db.clone();
         let id = case_id.clone();
-        super::read_at_least(&state, Some(min), move || {
+        super::read_at_least(&state, case_id, Some(min), move || {
             let db = db.clone();
             let id = id.clone();
             async move {

@@ -1,6 +1,7 @@
 //! The real server on a free port, and an HTTP client that speaks to it like a caller would.
 
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -14,18 +15,137 @@ use tokio::net::TcpListener;
 
 pub const STAFF_PASSWORD: &str = "staff password of some length";
 
+/// The real `prconfirm` binary (built by this crate from the binary's own `main.rs`).
+const BIN: &str = env!("CARGO_BIN_EXE_prconfirm-blackbox");
+
 pub struct TestServer {
     pub client: reqwest::Client,
     base: String,
     db: Database,
     mail_dir: PathBuf,
     _dir: tempfile::TempDir,
-    task: tokio::task::JoinHandle<()>,
+    running: Running,
+    /// Extra command-line settings the server was started with.
+    args: Vec<String>,
+}
+
+/// How the server under test runs: in this process, or as the real binary.
+enum Running {
+    Task(tokio::task::JoinHandle<()>),
+    Process { child: Child, log: PathBuf },
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.task.abort();
+        match &mut self.running {
+            Running::Task(task) => task.abort(),
+            Running::Process { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Where a test's server keeps its data: PostgreSQL (a throwaway database from
+/// `#[sqlx::test]`) or a fresh SQLite file. For tests that start the server their own way.
+pub enum TestDb {
+    Postgres(sqlx::PgPool),
+    Sqlite,
+}
+
+impl TestDb {
+    /// The server in this process, with extra settings (`["--smtp-url", "..."]`).
+    pub async fn serve(self, args: &[&str]) -> TestServer {
+        let (db, dir) = self.open().await;
+        TestServer::start_in(db, dir, args).await
+    }
+
+    /// The real binary, with extra environment variables; its standard error is kept for
+    /// [`TestServer::logs`].
+    pub async fn serve_binary(self, env: &[(&str, &str)]) -> TestServer {
+        let url = match &self {
+            Self::Postgres(pool) => {
+                let name: String = sqlx::query_scalar("SELECT current_database()")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                let server = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+                Some(with_database(&server, &name))
+            }
+            Self::Sqlite => None,
+        };
+        let (db, dir) = self.open().await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.path().join("server.log");
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .env("PRCONFIRM_DATA_DIR", dir.path())
+            .env("PRCONFIRM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PRCONFIRM_MIN_VERSION_WAIT_MS", "8000")
+            .env_remove("PRCONFIRM_LOG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        match url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        let child = command.spawn().unwrap();
+        let server = TestServer {
+            client: reqwest::Client::new(),
+            base: format!("http://127.0.0.1:{port}"),
+            db,
+            mail_dir: dir.path().join("mail"),
+            _dir: dir,
+            running: Running::Process { child, log },
+            args: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server
+            .client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the binary did not answer in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server
+    }
+
+    async fn open(self) -> (Database, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = match self {
+            Self::Postgres(pool) => Database::Postgres(pool),
+            Self::Sqlite => {
+                let db = Database::open_sqlite(dir.path(), 8).await.unwrap();
+                db.migrate().await.unwrap();
+                db
+            }
+        };
+        (db, dir)
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let root = base.rsplit_once('/').map_or(base, |(r, _)| r);
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
     }
 }
 
@@ -33,29 +153,34 @@ impl TestServer {
     /// The server over an open, migrated database, with a fresh data directory.
     pub async fn start(db: Database) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::start_in(db, dir).await
+        Self::start_in(db, dir, &[]).await
     }
 
     /// The server over a fresh SQLite file.
     pub async fn start_sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open_sqlite(dir.path(), 8).await.unwrap();
-        db.migrate().await.unwrap();
-        Self::start_in(db, dir).await
+        TestDb::Sqlite.serve(&[]).await
     }
 
-    async fn spawn(db: Database, dir: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
+    async fn spawn(
+        db: Database,
+        dir: &std::path::Path,
+        args: &[String],
+    ) -> (String, tokio::task::JoinHandle<()>) {
         let data_dir = dir.to_str().unwrap().to_owned();
         // A loaded CI machine may take seconds to project a batch: reads with ?min_version
         // wait up to 8 s here (2 s in production) so tests do not race the runner.
-        let cli = Cli::parse_from([
+        let mut argv: Vec<String> = [
             "prconfirm",
             "--data-dir",
             &data_dir,
             "--min-version-wait-ms",
             "8000",
-            "serve",
-        ]);
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        argv.extend(args.iter().cloned());
+        argv.push("serve".to_owned());
+        let cli = Cli::parse_from(argv);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let settings = cli.settings.clone();
@@ -67,16 +192,47 @@ impl TestServer {
         (base, task)
     }
 
-    async fn start_in(db: Database, dir: tempfile::TempDir) -> Self {
-        let (base, task) = Self::spawn(db.clone(), dir.path()).await;
+    async fn start_in(db: Database, dir: tempfile::TempDir, args: &[&str]) -> Self {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let (base, task) = Self::spawn(db.clone(), dir.path(), &args).await;
         Self {
             client: reqwest::Client::new(),
             base,
             db,
             mail_dir: dir.path().join("mail"),
             _dir: dir,
-            task,
+            running: Running::Task(task),
+            args,
         }
+    }
+
+    /// Everything the server wrote to its standard error so far (binary only).
+    pub fn logs(&self) -> String {
+        match &self.running {
+            Running::Process { log, .. } => std::fs::read_to_string(log).unwrap(),
+            Running::Task(_) => panic!("only the binary's logs are kept"),
+        }
+    }
+
+    /// Stops the binary (SIGTERM, then waits), so that its log is complete.
+    pub async fn stop(&mut self) {
+        if let Running::Process { child, .. } = &mut self.running {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().unwrap().is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "still running 10 s after SIGTERM"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// Where the server writes e-mail when no SMTP relay is set.
+    pub fn mail_dir(&self) -> &std::path::Path {
+        &self.mail_dir
     }
 
     /// The database, as its owner: for tests that tamper behind the application's back.
@@ -181,10 +337,13 @@ impl TestServer {
 
     /// Stops this server and starts a new one on the same database and data directory.
     pub async fn restart(&mut self) {
-        self.task.abort();
-        let (base, task) = Self::spawn(self.db.clone(), self._dir.path()).await;
+        let Running::Task(task) = &self.running else {
+            panic!("restart runs the server in this process");
+        };
+        task.abort();
+        let (base, task) = Self::spawn(self.db.clone(), self._dir.path(), &self.args).await;
         self.base = base;
-        self.task = task;
+        self.running = Running::Task(task);
     }
 
     /// Uploads a photo with an `Idempotency-Key`; also answers the `Idempotent-Replayed` header.
