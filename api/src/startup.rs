@@ -74,7 +74,6 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         settings: Arc::new(ApiSettings {
             invitation_valid_for: chrono::Duration::days(settings.invitation_days),
             temporary_password_valid_for: settings.temporary_password_valid_for(),
-            mail_dir: settings.data_dir.join("mail"),
             min_version_wait: Duration::from_millis(settings.min_version_wait_ms),
             audit_key_path: settings.audit_key_path(),
         }),

@@ -23,8 +23,6 @@ pub struct ApiSettings {
     pub invitation_valid_for: Duration,
     /// How long a temporary password stays valid.
     pub temporary_password_valid_for: Duration,
-    /// Where `.eml` files go when no SMTP server is configured.
-    pub mail_dir: PathBuf,
     /// Longest a read waits for a view to reach a `min_version`.
     pub min_version_wait: std::time::Duration,
     /// The audit signing key, whose public half `POST /v1/audit/verification` trusts.
