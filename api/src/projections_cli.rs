@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Subcommand;
 use prconfirm_migrations::Database;
+use prconfirm_projections::models::ReadModel;
 use prconfirm_projections::runner::{self, RebuildProgress};
 use prconfirm_projections::store::Conn;
 
@@ -19,7 +20,8 @@ pub enum ProjectionsCommand {
     /// Build a projection afresh from the first event into new tables while the current ones
     /// keep serving, then switch to them in one transaction.
     Rebuild {
-        /// `case_views` (case_status, officer_queue) or `stats`; `all` for every one.
+        /// `case_views` (case_status, officer_queue), `stats` or `deadlines`; `all` for every
+        /// one (side by side on PostgreSQL).
         name: String,
         /// Events per batch.
         #[arg(long, default_value_t = 5000)]
@@ -75,59 +77,90 @@ async fn rebuild(settings: &Settings, db: &Database, name: &str, batch: u32) -> 
         .filter(|m| name == "all" || m.name() == name)
         .collect();
     if models.is_empty() {
-        anyhow::bail!("no projection named {name} (case_views, stats or all)");
+        anyhow::bail!("no projection named {name} (case_views, stats, deadlines or all)");
     }
     let total = runner::feed_length(db).await?;
-    for model in models {
-        let started = Instant::now();
-        let terminal = std::io::stderr().is_terminal();
-        let mut last_line = Instant::now();
-        let show = |p: RebuildProgress, last_line: &mut Instant| {
-            let elapsed = started.elapsed().as_secs_f64();
-            let rate = p.events_applied as f64 / elapsed.max(1e-3);
-            let left = ((total - p.events_applied).max(0) as f64 / rate.max(1.0)).round();
-            let line = format!(
-                "{}: {}/{} events, {:.0} events/s, {}s left",
-                model.name(),
-                p.events_applied,
-                total,
-                rate,
-                left
-            );
-            if terminal {
-                eprint!("\r\x1b[2K{line}");
-            } else if last_line.elapsed().as_secs() >= 5 {
-                eprintln!("{line}");
-                *last_line = Instant::now();
-            }
-        };
-        let generation = match db {
-            Database::Postgres(pool) => {
-                let mut c = pool.acquire().await?;
-                runner::rebuild(&mut Conn::Pg(&mut c), &model, batch, |p| {
-                    show(p, &mut last_line);
-                })
-                .await
-            }
-            Database::Sqlite(pool) => {
-                let mut c = pool.acquire().await?;
-                runner::rebuild(&mut Conn::Sqlite(&mut c), &model, batch, |p| {
-                    show(p, &mut last_line);
-                })
-                .await
+    let started = Instant::now();
+    // On PostgreSQL the projections are rebuilt side by side, each on its own connection:
+    // one rebuild alternates between this process folding and the server writing, so
+    // several keep both busy. SQLite has one writer at a time: one after another.
+    let one_line = models.len() == 1 && std::io::stderr().is_terminal();
+    match db {
+        Database::Postgres(_) => {
+            futures::future::try_join_all(
+                models
+                    .iter()
+                    .map(|model| rebuild_one(db, model, batch, total, one_line)),
+            )
+            .await?;
+        }
+        Database::Sqlite(_) => {
+            for model in &models {
+                rebuild_one(db, model, batch, total, one_line).await?;
             }
         }
-        .with_context(|| format!("rebuilding {}", model.name()))?;
+    }
+    if models.len() > 1 {
         let elapsed = started.elapsed().as_secs_f64();
-        if terminal {
-            eprintln!();
-        }
         println!(
-            "{}: generation {generation} live; {total} events in {elapsed:.1} s ({:.0} events/s)",
-            model.name(),
+            "all: {} projections over {total} events in {elapsed:.1} s ({:.0} events/s)",
+            models.len(),
             total as f64 / elapsed.max(1e-3)
         );
     }
+    Ok(())
+}
+
+/// Rebuilds one projection, showing progress: one line redrawn on a terminal (`one_line`),
+/// else a line every 5 s.
+async fn rebuild_one(
+    db: &Database,
+    model: &ReadModel,
+    batch: u32,
+    total: i64,
+    one_line: bool,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut last_line = Instant::now();
+    let mut show = |p: RebuildProgress| {
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate = p.events_applied as f64 / elapsed.max(1e-3);
+        let left = ((total - p.events_applied).max(0) as f64 / rate.max(1.0)).round();
+        let line = format!(
+            "{}: {}/{} events, {:.0} events/s, {}s left",
+            model.name(),
+            p.events_applied,
+            total,
+            rate,
+            left
+        );
+        if one_line {
+            eprint!("\r\x1b[2K{line}");
+        } else if last_line.elapsed().as_secs() >= 5 {
+            eprintln!("{line}");
+            last_line = Instant::now();
+        }
+    };
+    let generation = match db {
+        Database::Postgres(pool) => {
+            let mut c = pool.acquire().await?;
+            runner::rebuild(&mut Conn::Pg(&mut c), model, batch, &mut show).await
+        }
+        Database::Sqlite(pool) => {
+            let mut c = pool.acquire().await?;
+            runner::rebuild(&mut Conn::Sqlite(&mut c), model, batch, &mut show).await
+        }
+    }
+    .with_context(|| format!("rebuilding {}", model.name()))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if one_line {
+        eprintln!();
+    }
+    println!(
+        "{}: generation {generation} live; {total} events in {elapsed:.1} s ({:.0} events/s)",
+        model.name(),
+        total as f64 / elapsed.max(1e-3)
+    );
     Ok(())
 }
 
