@@ -192,17 +192,34 @@ async fn lock_registry(conn: &mut Conn<'_>, name: &str) -> Result<Option<i64>, s
 }
 
 /// Creates generation `generation`'s tables and its checkpoint at position zero.
+/// Whether a generation's secondary indexes are made with its tables, or once it is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Indexes {
+    Now,
+    /// A rebuild fills the tables first: one sort per index at the end costs far less than
+    /// keeping every index up to date row by row.
+    AfterFill,
+}
+
+/// The statements of `table`'s DDL that make secondary indexes (not the table itself).
+fn index_ddl(ddl: &str) -> bool {
+    ddl.trim_start().starts_with("CREATE INDEX")
+}
+
 async fn create_generation(
     conn: &mut Conn<'_>,
     model: &ReadModel,
     generation: i64,
+    indexes: Indexes,
 ) -> Result<(), sqlx::Error> {
     for table in model.tables() {
         let name = table.name(generation);
         conn.execute(&format!("DROP TABLE IF EXISTS {name}"))
             .await?;
         for ddl in table.ddl {
-            conn.execute(&ddl.replace("{t}", &name)).await?;
+            if indexes == Indexes::Now || !index_ddl(ddl) {
+                conn.execute(&ddl.replace("{t}", &name)).await?;
+            }
         }
     }
     let sql = "INSERT INTO projection_checkpoints (name, generation) VALUES ($1, $2) \
@@ -278,7 +295,7 @@ async fn register(conn: &mut Conn<'_>, model: &ReadModel) -> Result<i64, RunErro
     if let Some(g) = lock_registry(conn, model.name()).await? {
         return Ok(g);
     }
-    create_generation(conn, model, 1).await?;
+    create_generation(conn, model, 1, Indexes::Now).await?;
     point_views(conn, model, 1).await?;
     on_conn!(conn, |c| sqlx::query(
         "INSERT INTO projections (name, live_generation) VALUES ($1, 1)"
@@ -460,7 +477,7 @@ async fn new_generation(conn: &mut Conn<'_>, model: &ReadModel) -> Result<i64, R
     .fetch_one(&mut **c)
     .await)?;
     let next = max.unwrap_or(live).max(live) + 1;
-    create_generation(conn, model, next).await?;
+    create_generation(conn, model, next, Indexes::AfterFill).await?;
     Ok(next)
 }
 
@@ -486,7 +503,14 @@ async fn switch(
             break;
         }
     }
-    // Statistics for the planner before readers arrive.
+    // The secondary indexes the fill went without, then statistics for the planner, before
+    // readers arrive.
+    for table in model.tables() {
+        let name = table.name(generation);
+        for ddl in table.ddl.iter().filter(|d| index_ddl(d)) {
+            conn.execute(&ddl.replace("{t}", &name)).await?;
+        }
+    }
     for table in model.tables() {
         conn.execute(&format!("ANALYZE {}", table.name(generation)))
             .await?;
