@@ -99,40 +99,34 @@ impl Scheduler {
         let mut meta = RequestMeta::new(Actor::system());
         meta.expected_version = Some(d.version);
         let outcome = self.cases.execute(&d.case_id, command(d.kind), &meta).await;
-        let label = match &outcome {
-            Ok(_) => "issued",
-            Err(
-                CommandError::Rejected(CaseError::StaleVersion { .. }) | CommandError::Conflict,
-            ) => "superseded",
-            Err(CommandError::Rejected(_) | CommandError::NotFound(_)) => "refused",
-            Err(_) => "error",
-        };
-        metrics::counter!("prconfirm_scheduler_commands_total",
-            "deadline" => d.kind.as_str(), "outcome" => label)
-        .increment(1);
-        match outcome {
+        let (label, result) = match outcome {
             Ok(committed) => {
                 tracing::info!(case = %d.case_id, deadline = d.kind.as_str(),
                     version = committed.version, "deadline acted on");
-                Ok(Some(Issued {
+                let issued = Issued {
                     case_id: d.case_id.clone(),
                     kind: d.kind,
                     version: committed.version,
-                }))
+                };
+                ("issued", Ok(Some(issued)))
             }
             // The case moved on since the view computed the deadline (or another round
             // acted first): the view will say what is due now.
             Err(
                 CommandError::Rejected(CaseError::StaleVersion { .. }) | CommandError::Conflict,
-            ) => Ok(None),
+            ) => ("superseded", Ok(None)),
             Err(CommandError::Rejected(e)) => {
                 tracing::warn!(case = %d.case_id, deadline = d.kind.as_str(), error = %e,
                     "the rules refused a due deadline's command");
-                Ok(None)
+                ("refused", Ok(None))
             }
-            Err(CommandError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+            Err(CommandError::NotFound(_)) => ("refused", Ok(None)),
+            Err(e) => ("error", Err(e.into())),
+        };
+        metrics::counter!("prconfirm_scheduler_commands_total",
+            "deadline" => d.kind.as_str(), "outcome" => label)
+        .increment(1);
+        result
     }
 }
 

@@ -47,42 +47,45 @@ pub enum FeedError {
 
 // Ordered by `events.tx`, not `tx`: the bare name would mean the output column
 // `tx::text::bigint`, which no index holds, and every page would sort all rows after the
-// cursor instead of walking `events_feed`.
-const PG_FEED: &str = "
-SELECT position, tx::text::bigint AS tx, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, metadata, recorded_at
-  FROM events
- WHERE (tx, position) > ($1::text::xid8, $2)
-   AND tx < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY events.tx, events.position
- LIMIT $3";
+// cursor instead of walking `events_feed`. One text for both selections, so that the
+// gap-safe condition is written once.
+macro_rules! pg_feed {
+    ($metadata:literal) => {
+        concat!(
+            "SELECT position, tx::text::bigint AS tx, aggregate_type, aggregate_id, sequence, \
+                    event_type, event_version, payload, ",
+            $metadata,
+            " AS metadata, recorded_at
+               FROM events
+              WHERE (tx, position) > ($1::text::xid8, $2)
+                AND tx < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY events.tx, events.position
+              LIMIT $3"
+        )
+    };
+}
 
+macro_rules! sqlite_feed {
+    ($metadata:literal) => {
+        concat!(
+            "SELECT position, 0 AS tx, aggregate_type, aggregate_id, sequence, \
+                    event_type, event_version, payload, ",
+            $metadata,
+            " AS metadata, recorded_at
+               FROM events
+              WHERE position > ?1
+              ORDER BY position
+              LIMIT ?2"
+        )
+    };
+}
+
+const PG_FEED: &str = pg_feed!("metadata");
 /// [`PG_FEED`] without the metadata, which the read models never use: it is as large as the
 /// payload, and reading and parsing it is wasted work for them.
-const PG_FEED_PAYLOADS: &str = "
-SELECT position, tx::text::bigint AS tx, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, 'null'::jsonb AS metadata, recorded_at
-  FROM events
- WHERE (tx, position) > ($1::text::xid8, $2)
-   AND tx < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY events.tx, events.position
- LIMIT $3";
-
-const SQLITE_FEED: &str = "
-SELECT position, 0 AS tx, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, metadata, recorded_at
-  FROM events
- WHERE position > ?1
- ORDER BY position
- LIMIT ?2";
-
-const SQLITE_FEED_PAYLOADS: &str = "
-SELECT position, 0 AS tx, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, 'null' AS metadata, recorded_at
-  FROM events
- WHERE position > ?1
- ORDER BY position
- LIMIT ?2";
+const PG_FEED_PAYLOADS: &str = pg_feed!("'null'::jsonb");
+const SQLITE_FEED: &str = sqlite_feed!("metadata");
+const SQLITE_FEED_PAYLOADS: &str = sqlite_feed!("'null'");
 
 /// Up to `limit` events after `after`, in feed order. An empty answer means the reader is
 /// up to date (for now).

@@ -168,7 +168,10 @@ fn compose(kind: SecretKind, event: &Value, language: &str, secret: &str) -> (St
 
 /// The date of an RFC 3339 time stamp, with its zone: `2026-07-01 (UTC)`.
 fn day(value: &Value) -> String {
-    let text = value.as_str().unwrap_or_default();
+    day_of(value.as_str().unwrap_or_default())
+}
+
+fn day_of(text: &str) -> String {
     format!("{} (UTC)", text.get(..10).unwrap_or(text))
 }
 
@@ -255,7 +258,7 @@ fn compose_notice(notice: Notice, event: &Value, to: &Recipient) -> (String, Str
                 "Hello {name},\r\n\r\nYou have not yet answered your invitation to confirm \
                  your permanent residence online. Please answer by {}, using the invitation \
                  code we sent you.\r\n",
-                day(&Value::String(to.respond_by.clone()))
+                day_of(&to.respond_by)
             ),
         ),
         (Notice::Reminder, true) => (
@@ -264,7 +267,7 @@ fn compose_notice(notice: Notice, event: &Value, to: &Recipient) -> (String, Str
                 "Bonjour {name},\r\n\r\nVous n'avez pas encore répondu à votre invitation à \
                  confirmer votre résidence permanente en ligne. Répondez avant le {}, avec le \
                  code d'invitation que nous vous avons envoyé.\r\n",
-                day(&Value::String(to.respond_by.clone()))
+                day_of(&to.respond_by)
             ),
         ),
         (Notice::InvitationExpired, false) => (

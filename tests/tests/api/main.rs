@@ -584,15 +584,15 @@ fn address_body() -> Value {
 }
 
 /// Invites one applicant and walks them to a changed password; returns their token and case.
-async fn onboard(server: &TestServer, officer: &str, uci: &str, given: &str) -> (String, String) {
-    let email = format!("{given}@example.ca").to_lowercase();
+/// Invites an applicant with `body` and accepts; answers the case, username and temporary
+/// password, read from the delivered e-mails.
+async fn invited_and_accepted(
+    server: &TestServer,
+    officer: &str,
+    body: Value,
+) -> (String, String, String) {
     let (status, invited) = server
-        .call(
-            Method::POST,
-            "/v1/cases",
-            Some(officer),
-            Some(invite_body(uci, given, &email)),
-        )
+        .call(Method::POST, "/v1/cases", Some(officer), Some(body))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{invited}");
     assert_eq!(invited["version"], 1);
@@ -612,6 +612,13 @@ async fn onboard(server: &TestServer, officer: &str, uci: &str, given: &str) -> 
 
     let username = server.mail_line(&case_id, 3, "Username: ").await;
     let temporary = server.mail_line(&case_id, 3, "Temporary password: ").await;
+    (case_id, username, temporary)
+}
+
+async fn onboard(server: &TestServer, officer: &str, uci: &str, given: &str) -> (String, String) {
+    let email = format!("{given}@example.ca").to_lowercase();
+    let (case_id, username, temporary) =
+        invited_and_accepted(server, officer, invite_body(uci, given, &email)).await;
     let (status, session) = server.sign_in(&username, &temporary).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(session["must_change_password"], true);

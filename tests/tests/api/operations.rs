@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::server::{TestDb, TestServer, STAFF_PASSWORD};
-use crate::{address_body, onboard};
+use crate::{address_body, invited_and_accepted, onboard};
 
 on_both_backends_db!(
     an_expired_temporary_password_no_longer_opens_a_session,
@@ -18,32 +18,6 @@ on_both_backends_db!(
 );
 
 on_both_backends!(uploaded_photos_keep_no_exif_gps_or_xmp);
-
-/// Invites an applicant and accepts; answers the case, username and temporary password.
-async fn invited_and_accepted(
-    server: &TestServer,
-    officer: &str,
-    body: Value,
-) -> (String, String, String) {
-    let (status, invited) = server
-        .call(Method::POST, "/v1/cases", Some(officer), Some(body))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{invited}");
-    let case_id = invited["case_id"].as_str().unwrap().to_owned();
-    let code = server.mail_line(&case_id, 1, "Invitation code: ").await;
-    let (status, _) = server
-        .call(
-            Method::POST,
-            &format!("/v1/invitations/{code}/acceptance"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let username = server.mail_line(&case_id, 3, "Username: ").await;
-    let temporary = server.mail_line(&case_id, 3, "Temporary password: ").await;
-    (case_id, username, temporary)
-}
 
 async fn an_expired_temporary_password_no_longer_opens_a_session(db: TestDb) {
     // Arrange: temporary passwords valid for five seconds (time enough, on a loaded machine,
