@@ -53,6 +53,10 @@ pub enum Command {
         /// Events per insert statement.
         #[arg(long, default_value_t = 5000)]
         chunk: usize,
+        /// Cases whose events are interleaved in time order, as in a real log (1: each
+        /// case's events together).
+        #[arg(long, default_value_t = 20_000)]
+        interleave: u64,
     },
 }
 
@@ -153,8 +157,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(command) => audit::run(&cli.settings, command).await,
         Command::Projections(command) => projections_cli::run(&cli.settings, command).await,
-        Command::Generate { cases, seed, chunk } => {
-            projections_cli::generate(&cli.settings, cases, seed, chunk).await
+        Command::Generate {
+            cases,
+            seed,
+            chunk,
+            interleave,
+        } => {
+            let plan = prconfirm_commands::generate::Plan {
+                cases,
+                seed,
+                chunk: chunk.max(1),
+                interleave,
+                now: chrono::Utc::now(),
+            };
+            projections_cli::generate(&cli.settings, plan).await
         }
     }
 }

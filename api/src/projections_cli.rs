@@ -7,8 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use prconfirm_migrations::Database;
 use prconfirm_projections::models::ReadModel;
-use prconfirm_projections::runner::{self, RebuildProgress};
-use prconfirm_projections::store::Conn;
+use prconfirm_projections::runner::{self, RebuildProgress, RebuildSettings};
 
 use crate::settings::Settings;
 use crate::startup;
@@ -21,11 +20,15 @@ pub enum ProjectionsCommand {
     /// keep serving, then switch to them in one transaction.
     Rebuild {
         /// `case_views` (case_status, officer_queue), `stats` or `deadlines`; `all` for every
-        /// one (side by side on PostgreSQL).
+        /// one, from one read of the log.
         name: String,
-        /// Events per batch.
-        #[arg(long, default_value_t = 5000)]
+        /// Events per page of the feed.
+        #[arg(long, default_value_t = RebuildSettings::default().batch)]
         batch: u32,
+        /// Case states each projection holds in memory while filling (more is faster on a
+        /// long log whose cases stay open a long time; each is about 1 to 2 KiB).
+        #[arg(long, default_value_t = RebuildSettings::default().cache_cases)]
+        cache_cases: usize,
     },
 }
 
@@ -37,7 +40,14 @@ pub async fn run(settings: &Settings, command: ProjectionsCommand) -> anyhow::Re
     let db = startup::open_database(settings).await?;
     let outcome = match command {
         ProjectionsCommand::Status => status(&db).await,
-        ProjectionsCommand::Rebuild { name, batch } => rebuild(settings, &db, &name, batch).await,
+        ProjectionsCommand::Rebuild {
+            name,
+            batch,
+            cache_cases,
+        } => {
+            let tuning = RebuildSettings { batch, cache_cases };
+            rebuild(settings, &db, &name, tuning).await
+        }
     };
     db.close().await;
     outcome
@@ -70,7 +80,12 @@ async fn status(db: &Database) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn rebuild(settings: &Settings, db: &Database, name: &str, batch: u32) -> anyhow::Result<()> {
+async fn rebuild(
+    settings: &Settings,
+    db: &Database,
+    name: &str,
+    rebuild: RebuildSettings,
+) -> anyhow::Result<()> {
     let models: Vec<_> = settings
         .read_models()
         .into_iter()
@@ -79,60 +94,20 @@ async fn rebuild(settings: &Settings, db: &Database, name: &str, batch: u32) -> 
     if models.is_empty() {
         anyhow::bail!("no projection named {name} (case_views, stats, deadlines or all)");
     }
+    let names: Vec<&str> = models.iter().map(ReadModel::name).collect();
+    let names = names.join(", ");
     let total = runner::feed_length(db).await?;
     let started = Instant::now();
-    // On PostgreSQL the projections are rebuilt side by side, each on its own connection:
-    // one rebuild alternates between this process folding and the server writing, so
-    // several keep both busy. SQLite has one writer at a time: one after another.
-    let one_line = models.len() == 1 && std::io::stderr().is_terminal();
-    match db {
-        Database::Postgres(_) => {
-            futures::future::try_join_all(
-                models
-                    .iter()
-                    .map(|model| rebuild_one(db, model, batch, total, one_line)),
-            )
-            .await?;
-        }
-        Database::Sqlite(_) => {
-            for model in &models {
-                rebuild_one(db, model, batch, total, one_line).await?;
-            }
-        }
-    }
-    if models.len() > 1 {
-        let elapsed = started.elapsed().as_secs_f64();
-        println!(
-            "all: {} projections over {total} events in {elapsed:.1} s ({:.0} events/s)",
-            models.len(),
-            total as f64 / elapsed.max(1e-3)
-        );
-    }
-    Ok(())
-}
-
-/// Rebuilds one projection, showing progress: one line redrawn on a terminal (`one_line`),
-/// else a line every 5 s.
-async fn rebuild_one(
-    db: &Database,
-    model: &ReadModel,
-    batch: u32,
-    total: i64,
-    one_line: bool,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
+    // One line redrawn on a terminal, else a line every 5 s.
+    let one_line = std::io::stderr().is_terminal();
     let mut last_line = Instant::now();
-    let mut show = |p: RebuildProgress| {
+    let show = |p: RebuildProgress| {
         let elapsed = started.elapsed().as_secs_f64();
         let rate = p.events_applied as f64 / elapsed.max(1e-3);
         let left = ((total - p.events_applied).max(0) as f64 / rate.max(1.0)).round();
         let line = format!(
-            "{}: {}/{} events, {:.0} events/s, {}s left",
-            model.name(),
-            p.events_applied,
-            total,
-            rate,
-            left
+            "{names}: {}/{total} events, {rate:.0} events/s, {left}s left",
+            p.events_applied
         );
         if one_line {
             eprint!("\r\x1b[2K{line}");
@@ -141,25 +116,20 @@ async fn rebuild_one(
             last_line = Instant::now();
         }
     };
-    let generation = match db {
-        Database::Postgres(pool) => {
-            let mut c = pool.acquire().await?;
-            runner::rebuild(&mut Conn::Pg(&mut c), model, batch, &mut show).await
-        }
-        Database::Sqlite(pool) => {
-            let mut c = pool.acquire().await?;
-            runner::rebuild(&mut Conn::Sqlite(&mut c), model, batch, &mut show).await
-        }
-    }
-    .with_context(|| format!("rebuilding {}", model.name()))?;
+    let done = runner::rebuild(db, &models, rebuild, show)
+        .await
+        .with_context(|| format!("rebuilding {names}"))?;
     let elapsed = started.elapsed().as_secs_f64();
     if one_line {
         eprintln!();
     }
+    for (name, generation) in &done.generations {
+        println!("{name}: generation {generation} live");
+    }
     println!(
-        "{}: generation {generation} live; {total} events in {elapsed:.1} s ({:.0} events/s)",
-        model.name(),
-        total as f64 / elapsed.max(1e-3)
+        "{names}: {total} events in {elapsed:.1} s ({:.0} events/s); {} case states read back",
+        total as f64 / elapsed.max(1e-3),
+        done.reloaded
     );
     Ok(())
 }
@@ -170,20 +140,13 @@ async fn rebuild_one(
 /// Storage errors.
 pub async fn generate(
     settings: &Settings,
-    cases: u64,
-    seed: u64,
-    chunk: usize,
+    plan: prconfirm_commands::generate::Plan,
 ) -> anyhow::Result<()> {
-    use prconfirm_commands::generate::{generate, Plan};
+    use prconfirm_commands::generate::generate;
     let db = startup::open_database(settings).await?;
     let started = Instant::now();
     let terminal = std::io::stderr().is_terminal();
-    let plan = Plan {
-        cases,
-        seed,
-        chunk: chunk.max(1),
-        now: chrono::Utc::now(),
-    };
+    let cases = plan.cases;
     let outcome = generate(&db, plan, |done, events| {
         if terminal {
             let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-3);

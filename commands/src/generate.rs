@@ -37,6 +37,9 @@ pub struct Plan {
     pub seed: u64,
     /// Events per insert statement.
     pub chunk: usize,
+    /// Cases whose events are interleaved in time order, as a real log has them (one case's
+    /// events far apart, others' between them); 1 appends each case's events together.
+    pub interleave: u64,
     /// The latest time any generated event may carry.
     pub now: DateTime<Utc>,
 }
@@ -44,6 +47,7 @@ pub struct Plan {
 /// One stored event, ready to insert.
 #[derive(Debug, Clone)]
 struct Row {
+    at: DateTime<Utc>,
     case_id: String,
     sequence: i64,
     event_type: &'static str,
@@ -172,7 +176,7 @@ fn case_events(
         let metadata = event_metadata(&meta, command.name(), Uuid::new_v4(), at);
         for event in events {
             let sequence = case.version as i64 + 1;
-            let row = chained(&case_id, sequence, &event, &metadata, &mut prev)?;
+            let row = chained(&case_id, sequence, &event, &metadata, &mut prev, at)?;
             case.apply_event(event);
             rows.push(row);
         }
@@ -186,6 +190,7 @@ fn chained(
     event: &CaseEvent,
     metadata: &std::collections::HashMap<String, String>,
     prev: &mut ChainHash,
+    at: DateTime<Utc>,
 ) -> Result<Row, GenerateError> {
     let encode = |e: serde_json::Error| GenerateError::Encode(e.to_string());
     let payload = serde_json::to_value(event).map_err(encode)?;
@@ -213,6 +218,7 @@ fn chained(
     .map_err(|e| GenerateError::Encode(e.to_string()))?;
     *prev = hash;
     Ok(Row {
+        at,
         case_id: case_id.to_owned(),
         sequence,
         event_type: event.name(),
@@ -292,13 +298,20 @@ pub async fn generate(
         }
     };
     let serial_base = base.unsigned_abs();
-    let mut pending: Vec<Row> = Vec::with_capacity(plan.chunk + 16);
+    let window = plan.interleave.max(1);
+    let mut pending: Vec<Row> = Vec::new();
     let mut written = 0u64;
     for n in 0..plan.cases {
         pending.extend(case_events(n, &mut rng, &plan, serial_base)?);
-        if pending.len() >= plan.chunk || n + 1 == plan.cases {
-            insert(db, &pending).await?;
-            written += pending.len() as u64;
+        if (n + 1) % window == 0 || n + 1 == plan.cases {
+            // Time order across the window's cases; each case's own order is its sequence.
+            pending.sort_by(|a, b| {
+                (a.at, &a.case_id, a.sequence).cmp(&(b.at, &b.case_id, b.sequence))
+            });
+            for chunk in pending.chunks(plan.chunk.max(1)) {
+                insert(db, chunk).await?;
+                written += chunk.len() as u64;
+            }
             pending.clear();
             progress(n + 1, written);
         }

@@ -27,7 +27,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{watch, Notify};
 
-use crate::feed::{read_payloads_on, FeedCursor, FeedError};
+use crate::feed::{read_raw_on, FeedCursor, FeedError};
 use crate::models::{decode, ApplyError, ReadModel};
 use crate::on_conn;
 use crate::store::Conn;
@@ -54,6 +54,8 @@ pub enum RunError {
     Apply(#[from] ApplyError),
     #[error("projection {0} is not registered")]
     Unknown(String),
+    #[error("a rebuild of {0} is already running")]
+    Busy(&'static str),
 }
 
 /// How the runner is tuned.
@@ -339,7 +341,7 @@ async fn apply_next(
     limit: u32,
 ) -> Result<Batch, RunError> {
     let (after, applied) = checkpoint(conn, model.name(), generation).await?;
-    let events = read_payloads_on(conn, after, limit).await?;
+    let events = read_raw_on(conn, after, limit).await?;
     let Some(last) = events.last().map(|e| e.cursor) else {
         return Ok(Batch {
             generation,
@@ -427,49 +429,245 @@ async fn live_generation(conn: &mut Conn<'_>, model: &ReadModel) -> Result<i64, 
 /// Progress of a rebuild, for a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildProgress {
-    pub generation: i64,
+    /// Events of the feed folded so far (the same for every projection being rebuilt).
     pub events_applied: i64,
 }
 
-/// Builds `model` afresh from position zero into a new generation while the live one keeps
-/// serving, then switches to it atomically and drops the old one. Returns the new generation.
-///
-/// # Errors
-/// [`RunError`]; a failed rebuild leaves the live generation serving (and its half-built
-/// successor, which the next rebuild replaces).
-pub async fn rebuild(
-    conn: &mut Conn<'_>,
-    model: &ReadModel,
-    batch: u32,
-    mut progress: impl FnMut(RebuildProgress) + Send,
-) -> Result<i64, RunError> {
-    ensure(conn, model).await?;
-    begin(conn).await?;
-    let result = new_generation(conn, model).await;
-    let generation = finish(conn, result).await?;
-    loop {
-        let done = run_batch(conn, model, Target::Generation(generation), batch).await?;
-        progress(RebuildProgress {
-            generation,
-            events_applied: done.events_applied,
-        });
-        if done.read < batch as usize {
-            break;
+/// How a rebuild is tuned.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildSettings {
+    /// Events per page of the feed.
+    pub batch: u32,
+    /// Case states each projection keeps in memory while filling before it writes out the
+    /// least recently touched half (a state evicted too early is read back when its case
+    /// has another event: slower, never wrong).
+    pub cache_cases: usize,
+}
+
+impl Default for RebuildSettings {
+    fn default() -> Self {
+        Self {
+            batch: 10_000,
+            cache_cases: 250_000,
         }
     }
-    begin(conn).await?;
-    let result = switch(conn, model, generation, batch, &mut progress).await;
-    let old = finish(conn, result).await?;
-    begin(conn).await?;
-    let result = drop_generation(conn, model, old)
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Each projection's new live generation, in the order given.
+    pub generations: Vec<(&'static str, i64)>,
+    /// Events folded by the fill (before the switch's catch-up).
+    pub events: i64,
+    /// Case states evicted and later read back, over all the projections.
+    pub reloaded: u64,
+}
+
+/// A connection of its own (not the pool's), so that a rebuild's session-level locks and
+/// open transactions end with it.
+async fn dedicated(db: &Database) -> Result<Owned, sqlx::Error> {
+    Ok(match db {
+        Database::Postgres(pool) => {
+            Owned::Pg(PgConnection::connect_with(&pool.connect_options()).await?)
+        }
+        Database::Sqlite(pool) => {
+            Owned::Sqlite(sqlx::SqliteConnection::connect_with(&pool.connect_options()).await?)
+        }
+    })
+}
+
+enum Owned {
+    Pg(PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl Owned {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Self::Pg(c) => Conn::Pg(c),
+            Self::Sqlite(c) => Conn::Sqlite(c),
+        }
+    }
+}
+
+/// Builds `models` afresh from the first event into new generations while the live ones
+/// keep serving, then switches each to its new generation atomically and drops the old one.
+///
+/// The feed is read once for all of them, one page ahead on a connection of its own, and
+/// decoded once; each projection folds it into states kept in memory (see
+/// [`RebuildSettings::cache_cases`]) and writes each case once, in bulk. Then, under each
+/// registry row's lock, the new generation is caught up with the events appended meanwhile,
+/// given its secondary indexes, and made live.
+///
+/// # Errors
+/// [`RunError`]; [`RunError::Busy`] if another rebuild of one of them is running. A failed
+/// rebuild leaves the live generations serving; the next rebuild drops what it left.
+pub async fn rebuild(
+    db: &Database,
+    models: &[ReadModel],
+    settings: RebuildSettings,
+    mut progress: impl FnMut(RebuildProgress) + Send,
+) -> Result<Rebuilt, RunError> {
+    let mut writer = dedicated(db).await?;
+    let mut generations = Vec::with_capacity(models.len());
+    for model in models {
+        let conn = &mut writer.conn();
+        if let Conn::Pg(c) = conn {
+            let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(lock_key(&format!("rebuild.{}", model.name())))
+                .fetch_one(&mut **c)
+                .await?;
+            if !mine {
+                return Err(RunError::Busy(model.name()));
+            }
+        }
+        ensure(conn, model).await?;
+        begin(conn).await?;
+        let result = new_generation(conn, model).await;
+        generations.push(finish(conn, result).await?);
+    }
+    let mut fillers: Vec<_> = models
+        .iter()
+        .zip(&generations)
+        .map(|(m, g)| m.filler(*g, settings.cache_cases))
+        .collect();
+
+    // The reader: pages of the feed, decoded, one ahead of the fold.
+    let (pages, mut next_page) = tokio::sync::mpsc::channel::<Result<Page, RunError>>(2);
+    let mut reader = dedicated(db).await?;
+    let batch = settings.batch.max(1);
+    let read = tokio::spawn(async move {
+        let mut after = FeedCursor::START;
+        loop {
+            let page = read_page(&mut reader.conn(), after, batch).await;
+            let (last, full) = match &page {
+                Ok(p) => (p.last, p.read == batch as usize),
+                Err(_) => (None, false),
+            };
+            if pages.send(page).await.is_err() || !full {
+                return;
+            }
+            after = last.unwrap_or(after);
+        }
+    });
+    let mut cursor = FeedCursor::START;
+    let mut events = 0_i64;
+    let filled: Result<(), RunError> = async {
+        while let Some(page) = next_page.recv().await {
+            let page = page?;
+            let conn = &mut writer.conn();
+            begin(conn).await?;
+            let mut result = Ok(());
+            for filler in &mut fillers {
+                result = filler
+                    .page(conn, &page.events)
+                    .await
+                    .map_err(RunError::from);
+                if result.is_err() {
+                    break;
+                }
+            }
+            finish(conn, result).await?;
+            if let Some(last) = page.last {
+                cursor = last;
+            }
+            events += i64::try_from(page.read).unwrap_or(i64::MAX);
+            progress(RebuildProgress {
+                events_applied: events,
+            });
+        }
+        let conn = &mut writer.conn();
+        begin(conn).await?;
+        let result = async {
+            for (filler, (model, generation)) in
+                fillers.iter_mut().zip(models.iter().zip(&generations))
+            {
+                filler.finish(conn).await?;
+                set_checkpoint(conn, model.name(), *generation, cursor, events).await?;
+            }
+            Ok(())
+        }
+        .await;
+        finish(conn, result).await
+    }
+    .await;
+    read.abort();
+    filled?;
+    let reloaded = fillers.iter().map(|f| f.reloaded()).sum();
+
+    let mut done = Vec::with_capacity(models.len());
+    for (model, generation) in models.iter().zip(generations) {
+        let conn = &mut writer.conn();
+        begin(conn).await?;
+        let result = switch(conn, model, generation, batch, &mut progress).await;
+        let old = finish(conn, result).await?;
+        begin(conn).await?;
+        let result = drop_generation(conn, model, old)
+            .await
+            .map_err(RunError::from);
+        finish(conn, result).await?;
+        done.push((model.name(), generation));
+    }
+    Ok(Rebuilt {
+        generations: done,
+        events,
+        reloaded,
+    })
+}
+
+/// A page of the feed, decoded.
+struct Page {
+    events: Vec<crate::models::Decoded>,
+    read: usize,
+    last: Option<FeedCursor>,
+}
+
+async fn read_page(conn: &mut Conn<'_>, after: FeedCursor, limit: u32) -> Result<Page, RunError> {
+    let raw = read_raw_on(conn, after, limit).await?;
+    let read = raw.len();
+    let last = raw.last().map(|e| e.cursor);
+    Ok(Page {
+        events: decode(raw)?,
+        read,
+        last,
+    })
+}
+
+async fn set_checkpoint(
+    conn: &mut Conn<'_>,
+    name: &str,
+    generation: i64,
+    cursor: FeedCursor,
+    events_applied: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE projection_checkpoints SET tx = $3, position = $4, events_applied = $5 \
+               WHERE name = $1 AND generation = $2";
+    on_conn!(conn, |c| sqlx::query(sql)
+        .bind(name)
+        .bind(generation)
+        .bind(i64::try_from(cursor.tx).unwrap_or(i64::MAX))
+        .bind(cursor.position)
+        .bind(events_applied)
+        .execute(&mut **c)
         .await
-        .map_err(RunError::from);
-    finish(conn, result).await?;
-    Ok(generation)
+        .map(drop))
 }
 
 async fn new_generation(conn: &mut Conn<'_>, model: &ReadModel) -> Result<i64, RunError> {
     let live = live_generation(conn, model).await?;
+    // What an earlier rebuild that failed left behind (none runs now: the caller holds the
+    // rebuild lock).
+    let stale: Vec<i64> = on_conn!(conn, |c| sqlx::query_scalar(
+        "SELECT generation FROM projection_checkpoints WHERE name = $1 AND generation <> $2"
+    )
+    .bind(model.name())
+    .bind(live)
+    .fetch_all(&mut **c)
+    .await)?;
+    for generation in stale {
+        drop_generation(conn, model, generation).await?;
+    }
     let max: Option<i64> = on_conn!(conn, |c| sqlx::query_scalar(
         "SELECT MAX(generation) FROM projection_checkpoints WHERE name = $1"
     )
@@ -496,7 +694,6 @@ async fn switch(
     loop {
         let done = apply_next(conn, model, generation, batch).await?;
         progress(RebuildProgress {
-            generation,
             events_applied: done.events_applied,
         });
         if done.read == 0 {

@@ -88,6 +88,100 @@ impl From<bool> for Value {
     }
 }
 
+/// How a write treats the rows it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Rows of these keys may exist: replace them (and, for a projection, delete the rows a
+    /// case no longer has).
+    Upsert,
+    /// The table holds no row of these keys yet (a rebuild writing them for the first time):
+    /// a plain bulk insert, `COPY` on PostgreSQL.
+    Fresh,
+}
+
+/// Writes `rows` into `table` as `how` says: [`upsert`] replacing, or [`insert`].
+///
+/// # Errors
+/// The driver's error.
+pub async fn write(
+    conn: &mut Conn<'_>,
+    table: &str,
+    shape: Shape,
+    how: Write,
+    rows: &[Vec<Value>],
+) -> Result<(), sqlx::Error> {
+    match how {
+        Write::Upsert => upsert(conn, table, shape, OnConflict::Replace, rows).await,
+        Write::Fresh => insert(conn, table, shape, rows).await,
+    }
+}
+
+/// Inserts `rows`, none of whose keys `table` holds: `COPY` on PostgreSQL (an order of
+/// magnitude less work for the server than an `INSERT` of the same rows), the multi-row
+/// insert on SQLite.
+///
+/// # Errors
+/// The driver's error, also for a key that exists.
+pub async fn insert(
+    conn: &mut Conn<'_>,
+    table: &str,
+    shape: Shape,
+    rows: &[Vec<Value>],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let Conn::Pg(c) = conn else {
+        return upsert(conn, table, shape, OnConflict::Replace, rows).await;
+    };
+    let columns: Vec<&str> = shape.columns.iter().map(|(n, _)| *n).collect();
+    let mut copy = c
+        .copy_in_raw(&format!("COPY {table} ({}) FROM STDIN", columns.join(", ")))
+        .await?;
+    let mut buffer = String::with_capacity(1 << 20);
+    for row in rows {
+        for (i, value) in row.iter().enumerate() {
+            if i > 0 {
+                buffer.push('\t');
+            }
+            copy_text(&mut buffer, value);
+        }
+        buffer.push('\n');
+        if buffer.len() >= 1 << 20 {
+            copy.send(buffer.as_bytes()).await?;
+            buffer.clear();
+        }
+    }
+    if !buffer.is_empty() {
+        copy.send(buffer.as_bytes()).await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// A value in `COPY`'s text format: `\N` for NULL, and backslash, tab, newline and carriage
+/// return escaped.
+fn copy_text(out: &mut String, value: &Value) {
+    use std::fmt::Write as _;
+    match value {
+        Value::Text(None) | Value::Int(None) => out.push_str("\\N"),
+        Value::Int(Some(n)) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Text(Some(t)) => {
+            for ch in t.chars() {
+                match ch {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
 /// How an upsert treats a row whose key exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnConflict {

@@ -329,6 +329,13 @@ pub mod upcast {
         )
     }
 
+    /// Whether a payload stored as `event_type` at `version` is already in its current shape,
+    /// so a reader can decode its text straight into the event without the `Value` step.
+    pub fn is_current(event_type: &str, version: &str) -> bool {
+        !ALL.iter()
+            .any(|u| u.event_type == event_type && older(version, u.to_version))
+    }
+
     /// Compares dotted versions numerically (`1.0` < `2.0` < `10.0`).
     fn older(a: &str, b: &str) -> bool {
         let parse =
@@ -435,6 +442,15 @@ mod tests {
             at: DateTime::<Utc>::UNIX_EPOCH,
         };
         assert_eq!(event.event_version(), "1.1");
+    }
+
+    #[test]
+    fn only_older_versions_of_upcast_types_need_the_value_step() {
+        assert!(!upcast::is_current("PhotoUploaded", "1.0"));
+        assert!(!upcast::is_current("AddressConfirmed", "1.0"));
+        assert!(upcast::is_current("PhotoUploaded", "1.1"));
+        assert!(upcast::is_current("AddressConfirmed", "2.0"));
+        assert!(upcast::is_current("Invited", "1.0"));
     }
 
     #[test]

@@ -3,15 +3,14 @@
 //! `apply` builds it, plus the open task. Keeping the domain's fold means the views cannot
 //! drift from the rules; keeping both tables in one projection means one state per case.
 
-use std::collections::HashMap;
-
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use prconfirm_domain::case::{Case, CaseEvent, PhotoState, Stage};
 use prconfirm_domain::photo_quality::QualityFlag;
 use serde::{Deserialize, Serialize};
 
-use super::{fold_cases, ApplyError, Decoded, Table};
-use crate::store::{self, Conn, Kind, OnConflict, Shape, Value};
+use super::{ApplyError, Flush, Fold, Table, Write};
+use crate::store::{self, Conn, Kind, Shape, Value};
 
 /// How long each kind of task may wait before it is overdue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,61 +224,76 @@ fn flags(state: &CaseViewState) -> Vec<QualityFlag> {
     }
 }
 
-pub(super) async fn apply(
-    conn: &mut Conn<'_>,
-    generation: i64,
-    events: &[Decoded],
-    standards: &ServiceStandards,
-) -> Result<(), ApplyError> {
-    let status_table = format!("case_status_g{generation}");
-    let queue_table = format!("officer_queue_g{generation}");
-    let touched = fold_cases(conn, &status_table, events, |s: &mut CaseViewState, e| {
-        step(s, &e.event, standards);
-    })
-    .await?;
-    let mut status_rows = Vec::with_capacity(touched.len());
-    let mut queue_rows = Vec::new();
-    let mut closed: HashMap<&str, ()> = HashMap::new();
-    for (case_id, seq, state) in &touched {
-        let file = state.case.file.as_ref();
-        status_rows.push(vec![
-            Value::from(case_id.as_str()),
-            Value::from(*seq),
-            Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
-            Value::from(state.case.stage.name().as_str()),
-            Value::from(file.map(|f| f.application_number.as_str().to_owned())),
-            Value::from(file.map(|f| f.uci.as_str().to_owned())),
-            Value::from(state.updated_at.map_or(0, |t| t.timestamp_millis())),
-        ]);
-        match state.task {
-            Some(task) => {
-                let claim = state.case.claim.as_ref();
-                queue_rows.push(vec![
-                    Value::from(case_id.as_str()),
-                    Value::from(*seq),
-                    Value::from(task.kind.as_str()),
-                    Value::from(task.waiting_since.timestamp_millis()),
-                    Value::from(task.due_by.timestamp_millis()),
-                    Value::from(claim.map(|c| c.holder.as_str().to_owned())),
-                    Value::from(claim.map(|c| c.until.timestamp_millis())),
-                    Value::from(serde_json::to_string(&flags(state)).map_err(ApplyError::Encode)?),
-                ]);
-            }
-            None => {
-                closed.insert(case_id.as_str(), ());
+/// The fold of `case_views`, under these service standards.
+pub(crate) struct CaseViews(pub ServiceStandards);
+
+#[async_trait]
+impl Fold for CaseViews {
+    type State = CaseViewState;
+    type Deltas = ();
+    const STATES: &'static str = "case_status";
+
+    fn step(&self, _: &str, state: &mut CaseViewState, event: &CaseEvent, (): &mut ()) {
+        step(state, event, &self.0);
+    }
+
+    async fn write_states(
+        &self,
+        conn: &mut Conn<'_>,
+        generation: i64,
+        states: &[(&str, i64, &CaseViewState)],
+        how: Write,
+    ) -> Result<(), ApplyError> {
+        let status_table = format!("case_status_g{generation}");
+        let queue_table = format!("officer_queue_g{generation}");
+        let mut status_rows = Vec::with_capacity(states.len());
+        let mut queue_rows = Vec::new();
+        let mut closed: Vec<&str> = Vec::new();
+        for &(case_id, seq, state) in states {
+            let file = state.case.file.as_ref();
+            status_rows.push(vec![
+                Value::from(case_id),
+                Value::from(seq),
+                Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
+                Value::from(state.case.stage.name().as_str()),
+                Value::from(file.map(|f| f.application_number.as_str().to_owned())),
+                Value::from(file.map(|f| f.uci.as_str().to_owned())),
+                Value::from(state.updated_at.map_or(0, |t| t.timestamp_millis())),
+            ]);
+            match state.task {
+                Some(task) => {
+                    let claim = state.case.claim.as_ref();
+                    queue_rows.push(vec![
+                        Value::from(case_id),
+                        Value::from(seq),
+                        Value::from(task.kind.as_str()),
+                        Value::from(task.waiting_since.timestamp_millis()),
+                        Value::from(task.due_by.timestamp_millis()),
+                        Value::from(claim.map(|c| c.holder.as_str().to_owned())),
+                        Value::from(claim.map(|c| c.until.timestamp_millis())),
+                        Value::from(
+                            serde_json::to_string(&flags(state)).map_err(ApplyError::Encode)?,
+                        ),
+                    ]);
+                }
+                None => closed.push(case_id),
             }
         }
+        store::write(conn, &status_table, STATUS, how, &status_rows).await?;
+        store::write(conn, &queue_table, QUEUE, how, &queue_rows).await?;
+        if how == Write::Upsert {
+            store::delete_cases(conn, &queue_table, &closed).await?;
+        }
+        Ok(())
     }
-    store::upsert(
-        conn,
-        &status_table,
-        STATUS,
-        OnConflict::Replace,
-        &status_rows,
-    )
-    .await?;
-    store::upsert(conn, &queue_table, QUEUE, OnConflict::Replace, &queue_rows).await?;
-    let closed: Vec<&str> = closed.into_keys().collect();
-    store::delete_cases(conn, &queue_table, &closed).await?;
-    Ok(())
+
+    async fn write_deltas(
+        &self,
+        _: &mut Conn<'_>,
+        _: i64,
+        (): &mut (),
+        _: Flush,
+    ) -> Result<(), ApplyError> {
+        Ok(())
+    }
 }

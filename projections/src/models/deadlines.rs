@@ -6,12 +6,13 @@
 //!
 //! Each case's state is the little the deadlines need, folded from its events.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use prconfirm_domain::case::{CaseEvent, StageName};
 use serde::{Deserialize, Serialize};
 
-use super::{fold_cases, ApplyError, Decoded, Table};
-use crate::store::{self, Conn, Kind, OnConflict, Shape, Value};
+use super::{ApplyError, Flush, Fold, Table, Write};
+use crate::store::{self, Conn, Kind, Shape, Value};
 
 /// When the deadlines fall, relative to what the case holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,48 +196,64 @@ const DEADLINES: Shape = Shape {
     key_len: 2,
 };
 
-pub(super) async fn apply(
-    conn: &mut Conn<'_>,
-    generation: i64,
-    events: &[Decoded],
-    policy: &DeadlinePolicy,
-) -> Result<(), ApplyError> {
-    let clock_table = format!("deadline_clock_g{generation}");
-    let deadlines_table = format!("deadlines_g{generation}");
-    let touched = fold_cases(conn, &clock_table, events, |s: &mut ClockState, e| {
-        s.step(&e.event);
-    })
-    .await?;
-    let mut clock_rows = Vec::with_capacity(touched.len());
-    let mut deadline_rows = Vec::new();
-    for (case_id, seq, state) in &touched {
-        clock_rows.push(vec![
-            Value::from(case_id.as_str()),
-            Value::from(*seq),
-            Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
-        ]);
-        for (kind, due_at) in state.deadlines(policy) {
-            deadline_rows.push(vec![
-                Value::from(case_id.as_str()),
-                Value::from(kind.as_str()),
-                Value::from(due_at.timestamp_millis()),
-                Value::from(*seq),
-            ]);
-        }
+/// The fold of `deadlines`, under this policy.
+pub(crate) struct Deadlines(pub DeadlinePolicy);
+
+#[async_trait]
+impl Fold for Deadlines {
+    type State = ClockState;
+    type Deltas = ();
+    const STATES: &'static str = "deadline_clock";
+
+    fn step(&self, _: &str, state: &mut ClockState, event: &CaseEvent, (): &mut ()) {
+        state.step(event);
     }
-    store::upsert(conn, &clock_table, CLOCK, OnConflict::Replace, &clock_rows).await?;
-    // A case's pending deadlines are replaced as a whole: the ones it no longer has go.
-    let ids: Vec<&str> = touched.iter().map(|(id, _, _)| id.as_str()).collect();
-    store::delete_cases(conn, &deadlines_table, &ids).await?;
-    store::upsert(
-        conn,
-        &deadlines_table,
-        DEADLINES,
-        OnConflict::Replace,
-        &deadline_rows,
-    )
-    .await?;
-    Ok(())
+
+    async fn write_states(
+        &self,
+        conn: &mut Conn<'_>,
+        generation: i64,
+        states: &[(&str, i64, &ClockState)],
+        how: Write,
+    ) -> Result<(), ApplyError> {
+        let clock_table = format!("deadline_clock_g{generation}");
+        let deadlines_table = format!("deadlines_g{generation}");
+        let mut clock_rows = Vec::with_capacity(states.len());
+        let mut deadline_rows = Vec::new();
+        for &(case_id, seq, state) in states {
+            clock_rows.push(vec![
+                Value::from(case_id),
+                Value::from(seq),
+                Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
+            ]);
+            for (kind, due_at) in state.deadlines(&self.0) {
+                deadline_rows.push(vec![
+                    Value::from(case_id),
+                    Value::from(kind.as_str()),
+                    Value::from(due_at.timestamp_millis()),
+                    Value::from(seq),
+                ]);
+            }
+        }
+        store::write(conn, &clock_table, CLOCK, how, &clock_rows).await?;
+        if how == Write::Upsert {
+            // A case's pending deadlines are replaced as a whole: the ones it no longer has go.
+            let ids: Vec<&str> = states.iter().map(|(id, _, _)| *id).collect();
+            store::delete_cases(conn, &deadlines_table, &ids).await?;
+        }
+        store::write(conn, &deadlines_table, DEADLINES, how, &deadline_rows).await?;
+        Ok(())
+    }
+
+    async fn write_deltas(
+        &self,
+        _: &mut Conn<'_>,
+        _: i64,
+        (): &mut (),
+        _: Flush,
+    ) -> Result<(), ApplyError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,11 @@
 //! A batch is applied set-wise: the per-case states the batch touches are loaded in one
 //! query, folded in memory (skipping any event at or below the sequence a state has already
 //! seen, so a replayed event changes nothing), and written back in one statement per table.
+//!
+//! A rebuild's fill ([`Filler`]) folds the same way but keeps the states in memory across
+//! pages, up to a bound: each case is written once when it is evicted or at the end, with
+//! a bulk insert (`COPY` on PostgreSQL) instead of an upsert, and read back only if an
+//! event comes for it after its eviction.
 
 pub mod case_views;
 pub mod deadlines;
@@ -10,12 +15,14 @@ pub mod stats;
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use prconfirm_domain::case::{Case, CaseEvent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::feed::{FeedCursor, FeedEvent};
+use crate::feed::{FeedCursor, RawEvent};
+pub(crate) use crate::store::Write;
 use crate::store::{self, Conn};
 
 pub use case_views::{ServiceStandards, TaskKind};
@@ -116,11 +123,258 @@ impl ReadModel {
     ) -> Result<(), ApplyError> {
         match self {
             Self::CaseViews(standards) => {
-                case_views::apply(conn, generation, events, standards).await
+                apply_batch(&case_views::CaseViews(*standards), conn, generation, events).await
             }
-            Self::Stats => stats::apply(conn, generation, events).await,
-            Self::Deadlines(policy) => deadlines::apply(conn, generation, events, policy).await,
+            Self::Stats => apply_batch(&stats::Stats, conn, generation, events).await,
+            Self::Deadlines(policy) => {
+                apply_batch(&deadlines::Deadlines(*policy), conn, generation, events).await
+            }
         }
+    }
+
+    /// A rebuild's fill of `generation`, holding at most about `cache_cases` case states in
+    /// memory.
+    pub fn filler(&self, generation: i64, cache_cases: usize) -> Box<dyn Fill> {
+        match self {
+            Self::CaseViews(standards) => Box::new(Filler::new(
+                case_views::CaseViews(*standards),
+                generation,
+                cache_cases,
+            )),
+            Self::Stats => Box::new(Filler::new(stats::Stats, generation, cache_cases)),
+            Self::Deadlines(policy) => Box::new(Filler::new(
+                deadlines::Deadlines(*policy),
+                generation,
+                cache_cases,
+            )),
+        }
+    }
+}
+
+/// Which of a projection's accumulated figures to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// A live batch: everything, added to what the tables hold.
+    Batch,
+    /// Mid-fill: only the rows that never change once made, inserted.
+    Ready,
+    /// The fill's end: everything, inserted into empty tables.
+    Final,
+}
+
+/// One projection's fold: a per-case state in a table of its own (`case_id`, `seq`,
+/// `state`), the rows derived from it, and figures summed over cases.
+#[async_trait]
+pub(crate) trait Fold: Send + Sync {
+    type State: Default + Serialize + DeserializeOwned + Send + Sync;
+    /// What events add to the figures, kept until written.
+    type Deltas: Default + Send;
+    /// The base name of the per-case state table.
+    const STATES: &'static str;
+
+    fn step(
+        &self,
+        case_id: &str,
+        state: &mut Self::State,
+        event: &CaseEvent,
+        deltas: &mut Self::Deltas,
+    );
+
+    /// Writes each case's state and the rows derived from it.
+    async fn write_states(
+        &self,
+        conn: &mut Conn<'_>,
+        generation: i64,
+        states: &[(&str, i64, &Self::State)],
+        how: Write,
+    ) -> Result<(), ApplyError>;
+
+    /// Writes what `flush` selects of `deltas` and removes it from them.
+    async fn write_deltas(
+        &self,
+        conn: &mut Conn<'_>,
+        generation: i64,
+        deltas: &mut Self::Deltas,
+        flush: Flush,
+    ) -> Result<(), ApplyError>;
+}
+
+/// A live batch: load the touched states, fold, upsert.
+async fn apply_batch<F: Fold>(
+    fold: &F,
+    conn: &mut Conn<'_>,
+    generation: i64,
+    events: &[Decoded],
+) -> Result<(), ApplyError> {
+    let mut deltas = F::Deltas::default();
+    let table = format!("{}_g{generation}", F::STATES);
+    let touched = fold_cases(conn, &table, events, |s: &mut F::State, e| {
+        fold.step(&e.case_id, s, &e.event, &mut deltas);
+    })
+    .await?;
+    let states: Vec<_> = touched
+        .iter()
+        .map(|(id, seq, s)| (id.as_str(), *seq, s))
+        .collect();
+    fold.write_states(conn, generation, &states, Write::Upsert)
+        .await?;
+    fold.write_deltas(conn, generation, &mut deltas, Flush::Batch)
+        .await
+}
+
+/// A rebuild's fill of one projection, page by page (see the module's documentation).
+#[async_trait]
+pub trait Fill: Send {
+    /// Folds one page of the feed, writing what it must to stay within its bound.
+    async fn page(&mut self, conn: &mut Conn<'_>, events: &[Decoded]) -> Result<(), ApplyError>;
+    /// Writes everything still held.
+    async fn finish(&mut self, conn: &mut Conn<'_>) -> Result<(), ApplyError>;
+    /// How many case states were written before the end and later read back.
+    fn reloaded(&self) -> u64;
+}
+
+struct Entry<S> {
+    seq: i64,
+    state: S,
+    /// The state table has a row for this case (it was evicted before).
+    stored: bool,
+    /// The page that last touched it.
+    last: u64,
+}
+
+struct Filler<F: Fold> {
+    fold: F,
+    generation: i64,
+    cap: usize,
+    states: HashMap<String, Entry<F::State>>,
+    deltas: F::Deltas,
+    page: u64,
+    evicted_any: bool,
+    reloaded: u64,
+}
+
+impl<F: Fold> Filler<F> {
+    fn new(fold: F, generation: i64, cap: usize) -> Self {
+        Self {
+            fold,
+            generation,
+            cap: cap.max(1),
+            states: HashMap::new(),
+            deltas: F::Deltas::default(),
+            page: 0,
+            evicted_any: false,
+            reloaded: 0,
+        }
+    }
+
+    /// Writes the states whose last touch is at or before `upto` (all with `None`) and
+    /// forgets them: never-written ones by bulk insert, the others by upsert, in key order.
+    async fn write_out(
+        &mut self,
+        conn: &mut Conn<'_>,
+        upto: Option<u64>,
+    ) -> Result<(), ApplyError> {
+        let mut out: Vec<(String, Entry<F::State>)> = match upto {
+            None => self.states.drain().collect(),
+            Some(upto) => {
+                let ids: Vec<String> = self
+                    .states
+                    .iter()
+                    .filter(|(_, e)| e.last <= upto)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                ids.into_iter()
+                    .filter_map(|id| self.states.remove_entry(&id))
+                    .collect()
+            }
+        };
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for how in [Write::Fresh, Write::Upsert] {
+            let rows: Vec<(&str, i64, &F::State)> = out
+                .iter()
+                .filter(|(_, e)| e.stored == (how == Write::Upsert))
+                .map(|(id, e)| (id.as_str(), e.seq, &e.state))
+                .collect();
+            for chunk in rows.chunks(20_000) {
+                self.fold
+                    .write_states(conn, self.generation, chunk, how)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<F: Fold> Fill for Filler<F> {
+    async fn page(&mut self, conn: &mut Conn<'_>, events: &[Decoded]) -> Result<(), ApplyError> {
+        self.page += 1;
+        if self.evicted_any {
+            // Cases written out before may come back: read their states again.
+            let mut missing: Vec<&str> = events
+                .iter()
+                .map(|e| e.case_id.as_str())
+                .filter(|id| !self.states.contains_key(*id))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            let table = format!("{}_g{}", F::STATES, self.generation);
+            for (id, (seq, json)) in store::load_states(conn, &table, &missing).await? {
+                let state = serde_json::from_str(&json).map_err(ApplyError::Corrupt)?;
+                self.reloaded += 1;
+                self.states.insert(
+                    id,
+                    Entry {
+                        seq,
+                        state,
+                        stored: true,
+                        last: self.page,
+                    },
+                );
+            }
+        }
+        for e in events {
+            let entry = match self.states.get_mut(e.case_id.as_str()) {
+                Some(entry) => entry,
+                None => self.states.entry(e.case_id.clone()).or_insert(Entry {
+                    seq: 0,
+                    state: F::State::default(),
+                    stored: false,
+                    last: self.page,
+                }),
+            };
+            entry.last = self.page;
+            if e.sequence <= entry.seq {
+                continue;
+            }
+            self.fold
+                .step(&e.case_id, &mut entry.state, &e.event, &mut self.deltas);
+            entry.seq = e.sequence;
+        }
+        self.fold
+            .write_deltas(conn, self.generation, &mut self.deltas, Flush::Ready)
+            .await?;
+        if self.states.len() > self.cap {
+            // Evict the half least recently touched.
+            let mut lasts: Vec<u64> = self.states.values().map(|e| e.last).collect();
+            let middle = lasts.len() / 2;
+            let (_, median, _) = lasts.select_nth_unstable(middle);
+            let upto = (*median).min(self.page.saturating_sub(1));
+            self.write_out(conn, Some(upto)).await?;
+            self.evicted_any = true;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, conn: &mut Conn<'_>) -> Result<(), ApplyError> {
+        self.write_out(conn, None).await?;
+        self.fold
+            .write_deltas(conn, self.generation, &mut self.deltas, Flush::Final)
+            .await
+    }
+
+    fn reloaded(&self) -> u64 {
+        self.reloaded
     }
 }
 
@@ -128,18 +382,17 @@ impl ReadModel {
 ///
 /// # Errors
 /// [`ApplyError::Undecodable`] for the first event whose payload is not a case event.
-pub fn decode(events: Vec<FeedEvent>) -> Result<Vec<Decoded>, ApplyError> {
+pub fn decode(events: Vec<RawEvent>) -> Result<Vec<Decoded>, ApplyError> {
     events
         .into_iter()
         .filter(|e| e.aggregate_type == <Case as cqrs_es::Aggregate>::TYPE)
         .map(|e| {
-            let event =
-                serde_json::from_value(e.payload).map_err(|source| ApplyError::Undecodable {
-                    cursor: e.cursor,
-                    case_id: e.aggregate_id.clone(),
-                    sequence: e.sequence,
-                    source,
-                })?;
+            let event = e.decode().map_err(|source| ApplyError::Undecodable {
+                cursor: e.cursor,
+                case_id: e.aggregate_id.clone(),
+                sequence: e.sequence,
+                source,
+            })?;
             Ok(Decoded {
                 cursor: e.cursor,
                 case_id: e.aggregate_id,

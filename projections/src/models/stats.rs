@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use prconfirm_domain::case::{CaseEvent, StageName};
 use serde::{Deserialize, Serialize};
 
-use super::{fold_cases, ApplyError, Decoded, Table};
+use super::{ApplyError, Flush, Fold, Table, Write};
 use crate::store::{self, Conn, Kind, OnConflict, Shape, Value};
 
 /// The per-case state: the stage and since when.
@@ -125,9 +126,9 @@ const DECISIONS: Shape = Shape {
     key_len: 2,
 };
 
-/// What one batch adds to the figures.
+/// What one batch (or a whole fill) adds to the figures.
 #[derive(Debug, Default)]
-struct Deltas {
+pub(crate) struct Deltas {
     funnel: HashMap<StageName, i64>,
     durations: Vec<Vec<Value>>,
     returns: HashMap<String, i64>,
@@ -219,102 +220,129 @@ impl Deltas {
     }
 }
 
-pub(super) async fn apply(
-    conn: &mut Conn<'_>,
-    generation: i64,
-    events: &[Decoded],
-) -> Result<(), ApplyError> {
-    let table = |base: &str| format!("{base}_g{generation}");
-    let mut deltas = Deltas::default();
-    let touched = fold_cases(
-        conn,
-        &table("stats_cases"),
-        events,
-        |s: &mut StageState, e| deltas.step(&e.case_id, s, &e.event),
-    )
-    .await?;
-    let mut rows = Vec::with_capacity(touched.len());
-    for (case_id, seq, state) in &touched {
-        rows.push(vec![
-            Value::from(case_id.as_str()),
-            Value::from(*seq),
-            Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
-        ]);
+/// The fold of `stats`.
+pub(crate) struct Stats;
+
+#[async_trait]
+impl Fold for Stats {
+    type State = StageState;
+    type Deltas = Deltas;
+    const STATES: &'static str = "stats_cases";
+
+    fn step(&self, case_id: &str, state: &mut StageState, event: &CaseEvent, deltas: &mut Deltas) {
+        deltas.step(case_id, state, event);
     }
-    store::upsert(
-        conn,
-        &table("stats_cases"),
-        CASES,
-        OnConflict::Replace,
-        &rows,
-    )
-    .await?;
-    let funnel: Vec<_> = deltas
-        .funnel
-        .iter()
-        .filter(|(_, n)| **n != 0)
-        .map(|(s, n)| vec![Value::from(s.as_str()), Value::from(*n)])
-        .collect();
-    store::upsert(
-        conn,
-        &table("stats_funnel"),
-        FUNNEL,
-        OnConflict::Add,
-        &funnel,
-    )
-    .await?;
-    store::upsert(
-        conn,
-        &table("stats_stage_durations"),
-        DURATIONS,
-        OnConflict::Replace,
-        &deltas.durations,
-    )
-    .await?;
-    let returns: Vec<_> = deltas
-        .returns
-        .iter()
-        .map(|(r, n)| vec![Value::from(r.as_str()), Value::from(*n)])
-        .collect();
-    store::upsert(
-        conn,
-        &table("stats_photo_returns"),
-        RETURNS,
-        OnConflict::Add,
-        &returns,
-    )
-    .await?;
-    let counters: Vec<_> = deltas
-        .counters
-        .iter()
-        .map(|(c, n)| vec![Value::from(*c), Value::from(*n)])
-        .collect();
-    store::upsert(
-        conn,
-        &table("stats_counters"),
-        COUNTERS,
-        OnConflict::Add,
-        &counters,
-    )
-    .await?;
-    let daily: Vec<_> = deltas
-        .daily
-        .iter()
-        .map(|((d, k), n)| vec![Value::from(d.as_str()), Value::from(*k), Value::from(*n)])
-        .collect();
-    store::upsert(conn, &table("stats_daily"), DAILY, OnConflict::Add, &daily).await?;
-    let decisions: Vec<_> = deltas
-        .decisions
-        .iter()
-        .map(|((o, d), n)| vec![Value::from(o.as_str()), Value::from(*d), Value::from(*n)])
-        .collect();
-    store::upsert(
-        conn,
-        &table("stats_officer_decisions"),
-        DECISIONS,
-        OnConflict::Add,
-        &decisions,
-    )
-    .await?;
-    Ok(())
+
+    async fn write_states(
+        &self,
+        conn: &mut Conn<'_>,
+        generation: i64,
+        states: &[(&str, i64, &StageState)],
+        how: Write,
+    ) -> Result<(), ApplyError> {
+        let mut rows = Vec::with_capacity(states.len());
+        for &(case_id, seq, state) in states {
+            rows.push(vec![
+                Value::from(case_id),
+                Value::from(seq),
+                Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
+            ]);
+        }
+        let table = format!("stats_cases_g{generation}");
+        store::write(conn, &table, CASES, how, &rows).await?;
+        Ok(())
+    }
+
+    async fn write_deltas(
+        &self,
+        conn: &mut Conn<'_>,
+        generation: i64,
+        deltas: &mut Deltas,
+        flush: Flush,
+    ) -> Result<(), ApplyError> {
+        let table = |base: &str| format!("{base}_g{generation}");
+        // A stage's time, once it is left, never changes: written as it comes.
+        let durations = std::mem::take(&mut deltas.durations);
+        let how = if flush == Flush::Batch {
+            Write::Upsert
+        } else {
+            Write::Fresh
+        };
+        store::write(
+            conn,
+            &table("stats_stage_durations"),
+            DURATIONS,
+            how,
+            &durations,
+        )
+        .await?;
+        if flush == Flush::Ready {
+            return Ok(());
+        }
+        let deltas = std::mem::take(deltas);
+        // Counts are added to what a live table holds; a fill writes its totals once. Every
+        // stage a case entered has its row, at zero once all have left it, however the
+        // events were batched, so that a rebuild equals the live table row for row.
+        // Every stage a case entered has its row, at zero once all have left it, however the
+        // events were batched, so that a rebuild equals the live table row for row.
+        let funnel: Vec<_> = deltas
+            .funnel
+            .iter()
+            .map(|(s, n)| vec![Value::from(s.as_str()), Value::from(*n)])
+            .collect();
+        counts(conn, &table("stats_funnel"), FUNNEL, flush, &funnel).await?;
+        let returns: Vec<_> = deltas
+            .returns
+            .iter()
+            .map(|(r, n)| vec![Value::from(r.as_str()), Value::from(*n)])
+            .collect();
+        counts(
+            conn,
+            &table("stats_photo_returns"),
+            RETURNS,
+            flush,
+            &returns,
+        )
+        .await?;
+        let counters: Vec<_> = deltas
+            .counters
+            .iter()
+            .map(|(c, n)| vec![Value::from(*c), Value::from(*n)])
+            .collect();
+        counts(conn, &table("stats_counters"), COUNTERS, flush, &counters).await?;
+        let daily: Vec<_> = deltas
+            .daily
+            .iter()
+            .map(|((d, k), n)| vec![Value::from(d.as_str()), Value::from(*k), Value::from(*n)])
+            .collect();
+        counts(conn, &table("stats_daily"), DAILY, flush, &daily).await?;
+        let decisions: Vec<_> = deltas
+            .decisions
+            .iter()
+            .map(|((o, d), n)| vec![Value::from(o.as_str()), Value::from(*d), Value::from(*n)])
+            .collect();
+        counts(
+            conn,
+            &table("stats_officer_decisions"),
+            DECISIONS,
+            flush,
+            &decisions,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Writes counts: added to what a live table holds, or a fill's totals inserted once.
+async fn counts(
+    conn: &mut Conn<'_>,
+    table: &str,
+    shape: Shape,
+    flush: Flush,
+    rows: &[Vec<Value>],
+) -> Result<(), sqlx::Error> {
+    match flush {
+        Flush::Batch => store::upsert(conn, table, shape, OnConflict::Add, rows).await,
+        Flush::Ready | Flush::Final => store::insert(conn, table, shape, rows).await,
+    }
 }
