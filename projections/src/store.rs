@@ -169,15 +169,20 @@ fn copy_text(out: &mut String, value: &Value) {
             let _ = write!(out, "{n}");
         }
         Value::Text(Some(t)) => {
-            for ch in t.chars() {
-                match ch {
-                    '\\' => out.push_str("\\\\"),
-                    '\t' => out.push_str("\\t"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    c => out.push(c),
-                }
+            // Copy the runs between special bytes whole (all four are ASCII, so a run never
+            // splits a character).
+            let mut rest = t.as_str();
+            while let Some(i) = rest.find(['\\', '\t', '\n', '\r']) {
+                out.push_str(&rest[..i]);
+                out.push_str(match rest.as_bytes()[i] {
+                    b'\\' => "\\\\",
+                    b'\t' => "\\t",
+                    b'\n' => "\\n",
+                    _ => "\\r",
+                });
+                rest = &rest[i + 1..];
             }
+            out.push_str(rest);
         }
     }
 }
@@ -354,4 +359,20 @@ pub async fn delete_cases(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_what_copy_would_misread() {
+        let mut out = String::new();
+        copy_text(&mut out, &Value::from("a\\b\tc\nd\re \"Zoë\" \\N"));
+        assert_eq!(out, "a\\\\b\\tc\\nd\\re \"Zoë\" \\\\N");
+        out.clear();
+        copy_text(&mut out, &Value::Text(None));
+        copy_text(&mut out, &Value::from(-42));
+        assert_eq!(out, "\\N-42");
+    }
 }

@@ -13,7 +13,7 @@ pub mod case_views;
 pub mod deadlines;
 pub mod stats;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -249,8 +249,15 @@ struct Filler<F: Fold> {
     states: HashMap<String, Entry<F::State>>,
     deltas: F::Deltas,
     page: u64,
-    evicted_any: bool,
+    /// Hashes of the cases written out and not read back: only these can have a stored state
+    /// (a collision costs a lookup that finds nothing).
+    evicted: HashSet<u64>,
     reloaded: u64,
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(id)
 }
 
 impl<F: Fold> Filler<F> {
@@ -262,7 +269,7 @@ impl<F: Fold> Filler<F> {
             states: HashMap::new(),
             deltas: F::Deltas::default(),
             page: 0,
-            evicted_any: false,
+            evicted: HashSet::new(),
             reloaded: 0,
         }
     }
@@ -289,6 +296,9 @@ impl<F: Fold> Filler<F> {
             }
         };
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if upto.is_some() {
+            self.evicted.extend(out.iter().map(|(id, _)| id_hash(id)));
+        }
         for how in [Write::Fresh, Write::Upsert] {
             let rows: Vec<(&str, i64, &F::State)> = out
                 .iter()
@@ -309,19 +319,20 @@ impl<F: Fold> Filler<F> {
 impl<F: Fold> Fill for Filler<F> {
     async fn page(&mut self, conn: &mut Conn<'_>, events: &[Decoded]) -> Result<(), ApplyError> {
         self.page += 1;
-        if self.evicted_any {
-            // Cases written out before may come back: read their states again.
-            let mut missing: Vec<&str> = events
-                .iter()
-                .map(|e| e.case_id.as_str())
-                .filter(|id| !self.states.contains_key(*id))
-                .collect();
+        // Cases written out before may come back: read their states again.
+        let mut missing: Vec<&str> = events
+            .iter()
+            .map(|e| e.case_id.as_str())
+            .filter(|id| !self.states.contains_key(*id) && self.evicted.contains(&id_hash(id)))
+            .collect();
+        if !missing.is_empty() {
             missing.sort_unstable();
             missing.dedup();
             let table = format!("{}_g{}", F::STATES, self.generation);
             for (id, (seq, json)) in store::load_states(conn, &table, &missing).await? {
                 let state = serde_json::from_str(&json).map_err(ApplyError::Corrupt)?;
                 self.reloaded += 1;
+                self.evicted.remove(&id_hash(&id));
                 self.states.insert(
                     id,
                     Entry {
@@ -361,7 +372,6 @@ impl<F: Fold> Fill for Filler<F> {
             let (_, median, _) = lasts.select_nth_unstable(middle);
             let upto = (*median).min(self.page.saturating_sub(1));
             self.write_out(conn, Some(upto)).await?;
-            self.evicted_any = true;
         }
         Ok(())
     }
