@@ -72,6 +72,7 @@ pub const ACCESS: &[(Method, &str, Access)] = &[
     (Method::POST, "/v1/cases/{id}/ecopr-amendment", OFFICER),
     (Method::POST, "/v1/cases/{id}/referral", OFFICER),
     (Method::POST, "/v1/cases/{id}/withdrawal", OFFICER),
+    (Method::POST, "/v1/cases/{id}/pr-card-mailing", OFFICER),
     // Served from the projections.
     (Method::GET, "/v1/queue", OFFICER),
     (Method::GET, "/v1/cases", OFFICER),

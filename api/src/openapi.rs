@@ -571,6 +571,16 @@ fn referral() {}
         (status = 409, body = Problem, content_type = "application/problem+json")))]
 fn withdrawal() {}
 
+#[utoipa::path(post, path = "/v1/cases/{id}/pr-card-mailing", tag = "officers",
+    security(("bearer" = [])),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header),
+        ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "the card, ordered after the grant, is recorded as mailed",
+            body = CommandAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+fn pr_card_mailing() {}
+
 #[utoipa::path(get, path = "/openapi.json", tag = "health",
     responses((status = 200, description = "this document", content_type = "application/json")))]
 fn openapi_json() {}
@@ -652,7 +662,7 @@ impl Modify for CommonErrors {
     paths(healthz, readyz, metrics, openapi_json, sign_in, sign_out, change_password, accept,
         decline, my_case, presence, address, photo, amendment_request, ecopr_download,
         document_verification, invite, case, case_photo, claim, release, photo_review, approval,
-        ecopr_amendment, referral, withdrawal, queue, search, stats_funnel,
+        ecopr_amendment, referral, withdrawal, pr_card_mailing, queue, search, stats_funnel,
         stats_durations, stats_photo_returns, stats_daily, stats_officers),
     nest((path = "/v1/audit", api = audit::AuditApi)),
     modifiers(&BearerAuth, &CommonErrors),

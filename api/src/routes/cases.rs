@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/cases/{id}/ecopr-amendment", post(ecopr_amendment))
         .route("/v1/cases/{id}/referral", post(referral))
         .route("/v1/cases/{id}/withdrawal", post(withdrawal))
+        .route("/v1/cases/{id}/pr-card-mailing", post(pr_card_mailing))
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,4 +263,22 @@ async fn withdrawal(
         reason: body.reason,
     };
     run(&state, &caller, &id, &headers, command).await
+}
+
+/// Records that the PR card, ordered after the grant, was mailed (as card production reports
+/// it); the applicant is e-mailed.
+async fn pr_card_mailing(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    run(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        CaseCommand::RecordPrCardMailed,
+    )
+    .await
 }
