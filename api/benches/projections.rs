@@ -120,7 +120,10 @@ async fn settle(db: &Database) {
     let reactor = prconfirm_api::ecopr::REACTOR;
     match db {
         Database::Postgres(pool) => {
-            sqlx::query("VACUUM (ANALYZE) events").execute(pool).await.unwrap();
+            sqlx::query("VACUUM (ANALYZE) events")
+                .execute(pool)
+                .await
+                .unwrap();
             sqlx::query(
                 "INSERT INTO reactor_checkpoints (name, tx, position) \
                  SELECT $1, tx::text::bigint, position FROM events \
@@ -136,7 +139,7 @@ async fn settle(db: &Database) {
             sqlx::query("ANALYZE").execute(pool).await.unwrap();
             sqlx::query(
                 "INSERT INTO reactor_checkpoints (name, tx, position) \
-                 SELECT $1, 0, MAX(position) FROM events \
+                 SELECT $1, 0, MAX(position) FROM events WHERE true \
                  ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, position = excluded.position",
             )
             .bind(reactor)

@@ -21,7 +21,7 @@ use crate::ecopr::{EcoprReactor, ReactorError};
 use crate::routes;
 use crate::scheduler::{self, Scheduler};
 use crate::settings::Settings;
-use crate::state::{ApiSettings, AppState};
+use crate::state::{ApiSettings, AppState, ReactorHealth};
 
 /// Opens the configured database (PostgreSQL if a URL is given, else the embedded SQLite
 /// file) and brings its schema up to date.
@@ -80,6 +80,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         mail_wakeup: Arc::new(Notify::new()),
         blobs: BlobStore::new(settings.data_dir.join("blobs")),
         projections,
+        ecopr: Arc::default(),
     })
 }
 
@@ -135,7 +136,23 @@ async fn run_ecopr(state: AppState, batch: u32) {
                 }
             }
         };
-        match round.await {
+        let outcome = round.await;
+        let stalled = {
+            let mut health = state
+                .ecopr
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &outcome {
+                Ok(_) => *health = ReactorHealth::default(),
+                Err(e) => {
+                    health.failures += 1;
+                    health.error = Some(e.to_string());
+                }
+            }
+            health.stalled()
+        };
+        metrics::gauge!("prconfirm_ecopr_stalled").set(if stalled { 1.0 } else { 0.0 });
+        match outcome {
             // Its "eCoPR ready" messages wait in the outbox.
             Ok(passed) if passed > 0 => state.mail_wakeup.notify_one(),
             Ok(_) => {}

@@ -42,6 +42,26 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// The projection runner's signals and health.
     pub projections: Signals,
+    /// The eCoPR reactor's health in this instance.
+    pub ecopr: Arc<std::sync::Mutex<ReactorHealth>>,
+}
+
+/// Rounds of a reactor that failed in a row, and the last failure: after
+/// [`ReactorHealth::STALL_AFTER`] the instance reports itself degraded, until a round
+/// succeeds. A reactor never skips the event that fails; it retries it every round.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReactorHealth {
+    pub failures: u32,
+    pub error: Option<String>,
+}
+
+impl ReactorHealth {
+    /// Failed rounds in a row before the reactor counts as stalled.
+    pub const STALL_AFTER: u32 = 5;
+
+    pub fn stalled(&self) -> bool {
+        self.failures >= Self::STALL_AFTER
+    }
 }
 
 impl AppState {

@@ -66,14 +66,21 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(Ok(())) => {
             // A stalled projection does not stop commands, so the instance stays in service,
             // but says so: its views are stale until the event that fails is mended.
+            // Likewise a stalled reactor: commands go on, the documents wait.
             let projections = state.projections.health();
-            let stalled = projections.values().any(|h| h.stalled.is_some());
+            let ecopr = state
+                .ecopr
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let stalled = projections.values().any(|h| h.stalled.is_some()) || ecopr.stalled();
             (
                 StatusCode::OK,
                 Json(json!({
                     "status": if stalled { "degraded" } else { "ready" },
                     "database": backend,
                     "projections": projections,
+                    "reactors": { "ecopr": ecopr },
                 })),
             )
         }

@@ -12,22 +12,20 @@ use prconfirm_migrations::on_db;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::server::TestServer;
+use crate::server::{TestDb, TestServer};
 use crate::{address_body, onboard, png};
 
 on_both_backends!(
     an_ecopr_is_downloaded_verified_and_superseded_by_its_amendment,
     the_ecopr_is_not_found_before_the_grant_and_verification_needs_a_code,
+    an_ecopr_that_cannot_be_stored_waits_is_reported_and_is_made_once_it_can,
 );
 
-/// Walks the applicant's case to the grant; answers the document number and the case's
-/// version (the sequence of `EcoprIssued`).
-async fn grant(
-    server: &TestServer,
-    officer: &str,
-    applicant: &str,
-    case_id: &str,
-) -> (String, u64) {
+on_both_backends_db!(the_card_ordered_after_the_grant_is_recorded_as_mailed_once);
+
+/// Walks the applicant's case to the officer's last step: presence, address, a photo the
+/// officer accepts.
+async fn ready_for_grant(server: &TestServer, officer: &str, applicant: &str, case_id: &str) {
     for (path, body) in [
         ("/v1/my/case/presence", json!({"in_canada": true})),
         ("/v1/my/case/address", address_body()),
@@ -50,6 +48,11 @@ async fn grant(
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
+}
+
+/// Grants PR; answers the document number and the case's version (the sequence of
+/// `EcoprIssued`).
+async fn approve(server: &TestServer, officer: &str, case_id: &str) -> (String, u64) {
     let (status, granted) = server
         .call(
             Method::POST,
@@ -63,6 +66,18 @@ async fn grant(
         granted["document_number"].as_str().unwrap().to_owned(),
         granted["version"].as_u64().unwrap(),
     )
+}
+
+/// Walks the applicant's case to the grant; answers the document number and the case's
+/// version (the sequence of `EcoprIssued`).
+async fn grant(
+    server: &TestServer,
+    officer: &str,
+    applicant: &str,
+    case_id: &str,
+) -> (String, u64) {
+    ready_for_grant(server, officer, applicant, case_id).await;
+    approve(server, officer, case_id).await
 }
 
 /// Downloads the applicant's eCoPR once the reactor has made document `number`: answers the
@@ -313,4 +328,126 @@ async fn the_ecopr_is_not_found_before_the_grant_and_verification_needs_a_code(s
         .call(Method::GET, "/v1/my/case/ecopr", None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// The case's stage as the officers' view (read from the log) names it.
+async fn stage(server: &TestServer, officer: &str, case_id: &str) -> String {
+    let (status, case) = server
+        .call(
+            Method::GET,
+            &format!("/v1/cases/{case_id}"),
+            Some(officer),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    match &case["case"]["stage"] {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
+        other => panic!("unexpected stage {other}"),
+    }
+}
+
+async fn the_card_ordered_after_the_grant_is_recorded_as_mailed_once(db: TestDb) {
+    // The card is ordered as soon as PR is granted, by the scheduler.
+    let server = db.serve(&["--order-card-after-hours", "0"]).await;
+    let officer = server.officer("officer.leblanc").await;
+    let (applicant, case_id) = onboard(&server, &officer, "66667777", "Zoë").await;
+    let path = format!("/v1/cases/{case_id}/pr-card-mailing");
+
+    // No card before the grant, and never the applicant's to record.
+    let (status, problem) = server.call(Method::POST, &path, Some(&officer), None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_transition"))
+    );
+    let (status, _) = server
+        .call(Method::POST, &path, Some(&applicant), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (_, granted) = grant(&server, &officer, &applicant, &case_id).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stage(&server, &officer, &case_id).await != "CardOrdered" {
+        assert!(Instant::now() < deadline, "the card was never ordered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (status, answer) = server.call(Method::POST, &path, Some(&officer), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let version = answer["version"].as_u64().unwrap();
+    assert_eq!(version, granted + 2, "ordered, then mailed");
+    assert_eq!(stage(&server, &officer, &case_id).await, "CardMailed");
+    // In the language of the invitation (French).
+    let (_, body) = server.mail(&case_id, version).await;
+    assert!(
+        body.contains("Votre carte de résident permanent a été postée"),
+        "{body}"
+    );
+    assert!(body.contains("Zoë"), "{body}");
+
+    // Once only.
+    let (status, problem) = server.call(Method::POST, &path, Some(&officer), None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_transition"))
+    );
+}
+
+/// `/readyz` once `done` holds for it, waiting (bounded).
+async fn readyz_until(server: &TestServer, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (status, ready) = server.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(status, StatusCode::OK, "{ready}");
+        if done(&ready) {
+            return ready;
+        }
+        assert!(Instant::now() < deadline, "{what}: {ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn an_ecopr_that_cannot_be_stored_waits_is_reported_and_is_made_once_it_can(
+    server: TestServer,
+) {
+    let officer = server.officer_named("officer.roy", "Jean Roy").await;
+    let (applicant, case_id) = onboard(&server, &officer, "77778888", "Zoë").await;
+    ready_for_grant(&server, &officer, &applicant, &case_id).await;
+
+    // The blob store cannot be written: a file stands where its directory was (root, which
+    // runs CI, ignores permissions, not this).
+    let data = server.mail_dir().parent().unwrap().to_owned();
+    let blobs = data.join("blobs");
+    let saved = data.join("blobs.saved");
+    std::fs::rename(&blobs, &saved).unwrap();
+    std::fs::write(&blobs, b"not a directory").unwrap();
+
+    // The grant is a command: it goes through. The document waits, and the instance says so.
+    let (number, _) = approve(&server, &officer, &case_id).await;
+    let ready = readyz_until(&server, "the reactor never reported its stall", |r| {
+        r["status"] == "degraded"
+    })
+    .await;
+    let ecopr = &ready["reactors"]["ecopr"];
+    assert!(ecopr["failures"].as_u64().unwrap() >= 5, "{ready}");
+    assert!(!ecopr["error"].as_str().unwrap().is_empty(), "{ready}");
+    let (status, problem) = server
+        .call(Method::GET, "/v1/my/case/ecopr", Some(&applicant), None)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("document_pending"))
+    );
+
+    // Mended, the reactor makes the document it never skipped, and the instance is ready.
+    std::fs::remove_file(&blobs).unwrap();
+    std::fs::rename(&saved, &blobs).unwrap();
+    let pdf = download(&server, &applicant, &number).await;
+    assert!(pdf_text(&pdf).contains(number.as_str()));
+    let ready = readyz_until(&server, "still degraded after the mend", |r| {
+        r["status"] == "ready"
+    })
+    .await;
+    assert_eq!(ready["reactors"]["ecopr"]["failures"], 0, "{ready}");
 }
