@@ -149,6 +149,12 @@ fn lock_key(name: &str) -> i64 {
     i64::try_from(h >> 1).unwrap_or(0)
 }
 
+/// The session advisory lock a rebuild of projection `name` holds on PostgreSQL, so that two
+/// cannot run at once.
+pub fn rebuild_lock_key(name: &str) -> i64 {
+    lock_key(&format!("rebuild.{name}"))
+}
+
 async fn begin(conn: &mut Conn<'_>) -> Result<(), sqlx::Error> {
     if conn.is_postgres() {
         conn.execute("BEGIN").await?;
@@ -515,7 +521,7 @@ pub async fn rebuild(
         let conn = &mut writer.conn();
         if let Conn::Pg(c) = conn {
             let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(lock_key(&format!("rebuild.{}", model.name())))
+                .bind(rebuild_lock_key(model.name()))
                 .fetch_one(&mut **c)
                 .await?;
             if !mine {

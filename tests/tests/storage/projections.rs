@@ -21,6 +21,7 @@ on_both_backends!(
     a_task_keeps_its_start_while_claims_come_and_go,
     the_funnel_counts_each_case_once_in_its_stage,
     an_event_that_cannot_be_applied_stops_the_projection_there,
+    a_failed_rebuild_leaves_the_live_views_and_the_next_one_clears_its_tables,
 );
 
 pub(crate) fn models() -> Vec<ReadModel> {
@@ -419,4 +420,125 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_there(db: Database
     let statuses = runner::status(&db).await.unwrap();
     let stats = statuses.iter().find(|s| s.name == "stats").unwrap();
     assert_eq!(stats.events_applied, 1);
+}
+
+async fn a_failed_rebuild_leaves_the_live_views_and_the_next_one_clears_its_tables(db: Database) {
+    let (service, _clock) = service(&db, 0);
+    let id = invite(&service, "E000000001", "1100000001").await.case_id;
+    catch_up(&db).await;
+    let before = dump_all(&db).await;
+    crate::lifecycle::insert_raw(
+        &db,
+        &id,
+        2,
+        "Bogus",
+        "1.0",
+        &json!({"Bogus": {}}),
+        &json!({}),
+    )
+    .await;
+    let model = ReadModel::Stats;
+    let rebuild = || {
+        runner::rebuild(
+            &db,
+            std::slice::from_ref(&model),
+            RebuildSettings::default(),
+            |_| {},
+        )
+    };
+    // Until the feed hands out the bad event (see catch_up), a rebuild succeeds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let failed = loop {
+        match rebuild().await {
+            Ok(_) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the bad event never came"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        failed.to_string().contains(&id),
+        "names the event: {failed}"
+    );
+    let generations = |statuses: Vec<runner::Status>| -> (Vec<i64>, Vec<i64>) {
+        let stats: Vec<_> = statuses.into_iter().filter(|s| s.name == "stats").collect();
+        (
+            stats
+                .iter()
+                .filter(|s| s.live)
+                .map(|s| s.generation)
+                .collect(),
+            stats
+                .iter()
+                .filter(|s| !s.live)
+                .map(|s| s.generation)
+                .collect(),
+        )
+    };
+    let (live, left) = generations(runner::status(&db).await.unwrap());
+    assert_eq!(
+        left.len(),
+        1,
+        "the half-built generation stays until the next rebuild"
+    );
+    assert_eq!(dump_all(&db).await, before, "the live views serve on");
+
+    // The next rebuild (failing the same way) first drops what the last one left.
+    rebuild().await.unwrap_err();
+    let (live_after, left_after) = generations(runner::status(&db).await.unwrap());
+    assert_eq!(live_after, live);
+    assert_eq!(left_after.len(), 1, "{left_after:?}");
+    let sql = match &db {
+        Database::Postgres(_) => {
+            "SELECT COUNT(*) FROM pg_tables WHERE tablename LIKE 'stats\\_cases\\_g%'"
+        }
+        Database::Sqlite(_) => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+             AND name LIKE 'stats\\_cases\\_g%' ESCAPE '\\'"
+        }
+    };
+    let tables: i64 =
+        prconfirm_migrations::on_db!(&db, |pool| sqlx::query_scalar(sql).fetch_one(pool).await)
+            .unwrap();
+    assert_eq!(tables, 2, "the live generation and one half-built, no more");
+}
+
+/// Two rebuilds of one projection cannot run at once (PostgreSQL, where several instances
+/// and operators share the database).
+#[sqlx::test(migrator = "prconfirm_migrations::POSTGRES")]
+async fn a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool: sqlx::PgPool) {
+    let db = Database::Postgres(pool.clone());
+    let mut other = pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(runner::rebuild_lock_key("stats"))
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let refused = runner::rebuild(&db, &[ReadModel::Stats], RebuildSettings::default(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, runner::RunError::Busy("stats")),
+        "{refused}"
+    );
+    // Another projection is not held up.
+    runner::rebuild(
+        &db,
+        &[models()[2].clone()],
+        RebuildSettings::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    runner::rebuild(&db, &[ReadModel::Stats], RebuildSettings::default(), |_| {})
+        .await
+        .unwrap();
 }
