@@ -193,11 +193,24 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let outlet = mail_outlet(settings)?;
-    let checkpoints = spawn_checkpoints(settings, db.clone())?;
+    // Whether serving ends or this future is dropped (a test, a benchmark): the background
+    // tasks stop with it. Each is safe to cut short: a mail or eCoPR round records nothing
+    // and is made again; a projection batch rolls back and is applied again by whoever runs
+    // next; a checkpoint half taken rolls back.
+    let mut background = Background(
+        spawn_checkpoints(settings, db.clone())?
+            .into_iter()
+            .collect(),
+    );
     let state = state(settings, db)?;
     routes::prometheus();
-    let mail_task = tokio::spawn(run_mail(state.clone(), outlet));
-    let ecopr_task = tokio::spawn(run_ecopr(state.clone(), settings.projection_batch));
+    background
+        .0
+        .push(tokio::spawn(run_mail(state.clone(), outlet)));
+    background.0.push(tokio::spawn(run_ecopr(
+        state.clone(),
+        settings.projection_batch,
+    )));
     let runner = Runner::new(
         state.db.clone(),
         settings.read_models(),
@@ -206,32 +219,32 @@ pub async fn serve_on(
         },
         state.projections.clone(),
     );
-    let projection_task = tokio::spawn(runner.run());
-    let scheduler_task = (settings.scheduler_interval_ms > 0).then(|| {
-        tokio::spawn(scheduler::run(
+    background.0.push(tokio::spawn(runner.run()));
+    if settings.scheduler_interval_ms > 0 {
+        background.0.push(tokio::spawn(scheduler::run(
             Scheduler::new(state.cases.clone()),
             state.projections.clone(),
             Duration::from_millis(settings.scheduler_interval_ms),
-        ))
-    });
+        )));
+    }
     let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP");
-    mail_task.abort();
-    // A round cut short records nothing; its events are made again next time.
-    ecopr_task.abort();
-    // A batch cut short rolls back; its events are applied again by whoever runs next.
-    projection_task.abort();
-    if let Some(task) = scheduler_task {
-        task.abort();
-    }
-    if let Some(task) = checkpoints {
-        // At worst this drops a checkpoint half taken: its transaction rolls back.
-        task.abort();
-    }
+    drop(background);
     served
+}
+
+/// The server's background tasks, aborted when it is dropped.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// Signs an audit checkpoint over new events every `audit_checkpoint_secs` (and once at
