@@ -43,8 +43,12 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
+fn bench_database() -> String {
+    format!("prconfirm_bench_{}", std::process::id())
+}
+
 async fn fresh_postgres(server: &str) -> Database {
-    let name = format!("prconfirm_bench_{}", std::process::id());
+    let name = bench_database();
     let admin = Database::connect_postgres(server, 1).await.unwrap();
     if let Database::Postgres(pool) = &admin {
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -453,6 +457,18 @@ fn main() {
             let server = std::env::var("DATABASE_URL")
                 .expect("DATABASE_URL must name a PostgreSQL server for this benchmark");
             run("PostgreSQL", fresh_postgres(&server).await, cases).await;
+            // A million cases are gigabytes: leave nothing behind.
+            let admin = Database::connect_postgres(&server, 1).await.unwrap();
+            if let Database::Postgres(pool) = &admin {
+                sqlx::query(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    bench_database()
+                ))
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+            admin.close().await;
         }
         if backends.contains("sqlite") {
             let dir = tempfile::tempdir().unwrap();
