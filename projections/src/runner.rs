@@ -533,6 +533,13 @@ pub async fn rebuild(
         let result = new_generation(conn, model).await;
         generations.push(finish(conn, result).await?);
     }
+    // The fill's commits need not wait for the disk: a crash loses the half-built generation
+    // anyway, and the next rebuild drops it. The switch, which makes it live, waits again.
+    if let Conn::Pg(c) = &mut writer.conn() {
+        sqlx::query("SET synchronous_commit = off")
+            .execute(&mut **c)
+            .await?;
+    }
     let mut fillers: Vec<_> = models
         .iter()
         .zip(&generations)
@@ -602,6 +609,11 @@ pub async fn rebuild(
     filled?;
     let reloaded = fillers.iter().map(|f| f.reloaded()).sum();
 
+    if let Conn::Pg(c) = &mut writer.conn() {
+        sqlx::query("SET synchronous_commit = on")
+            .execute(&mut **c)
+            .await?;
+    }
     let mut done = Vec::with_capacity(models.len());
     for (model, generation) in models.iter().zip(generations) {
         let conn = &mut writer.conn();
