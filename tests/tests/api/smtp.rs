@@ -250,6 +250,14 @@ async fn invitation_and_credentials_arrive_by_smtp_once_the_relay_takes_them(db:
         "each message once"
     );
     assert!(!server.mail_dir().exists(), "no .eml files with SMTP set");
+    // Three deliveries (the refused one, the invitation again, the credentials), two sign-ins:
+    // the relay closed the session that refused (421), and the credentials went over the
+    // pooled session that delivered the invitation.
+    assert_eq!(
+        shared.signed_in.load(Ordering::SeqCst),
+        2,
+        "connections are reused"
+    );
 }
 
 /// Waits (bounded) until exactly `n` outbox messages still hold their body.
