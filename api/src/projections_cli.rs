@@ -1,4 +1,4 @@
-//! `prconfirm projections status | rebuild NAME`.
+//! `prconfirm projections status | rebuild NAME|all`, and `prconfirm generate`.
 
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
