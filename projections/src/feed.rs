@@ -169,8 +169,7 @@ pub async fn read_raw_on(
 ) -> Result<Vec<RawEvent>, FeedError> {
     fn raw<R: Row>(
         row: &R,
-        cursor: FeedCursor,
-        recorded_at: DateTime<Utc>,
+        (cursor, recorded_at): (FeedCursor, DateTime<Utc>),
     ) -> Result<RawEvent, sqlx::Error>
     where
         for<'a> &'a str: sqlx::ColumnIndex<R>,
@@ -188,53 +187,73 @@ pub async fn read_raw_on(
             recorded_at,
         })
     }
-    let events = match conn {
-        Conn::Pg(c) => {
-            let rows = sqlx::query(PG_FEED_RAW)
-                .bind(after.tx.to_string())
-                .bind(after.position)
-                .bind(i64::from(limit))
-                .fetch_all(&mut **c)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    let tx: i64 = row.try_get("tx")?;
-                    let cursor = FeedCursor {
-                        tx: tx.unsigned_abs(),
-                        position: row.try_get("position")?,
-                    };
-                    raw(row, cursor, row.try_get("recorded_at")?)
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
-        }
-        Conn::Sqlite(c) => {
-            let rows = sqlx::query(SQLITE_FEED_RAW)
-                .bind(after.position)
-                .bind(i64::from(limit))
-                .fetch_all(&mut **c)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    let cursor = FeedCursor {
-                        tx: 0,
-                        position: row.try_get("position")?,
-                    };
-                    raw(
-                        row,
-                        cursor,
-                        sqlite_time(&row.try_get::<String, _>("recorded_at")?)?,
-                    )
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
-        }
+    let events = match fetch(conn, (PG_FEED_RAW, SQLITE_FEED_RAW), after, limit).await? {
+        Page::Pg(rows) => rows
+            .iter()
+            .map(|row| raw(row, pg_place(row)?))
+            .collect::<Result<Vec<_>, _>>()?,
+        Page::Sqlite(rows) => rows
+            .iter()
+            .map(|row| raw(row, sqlite_place(row)?))
+            .collect::<Result<Vec<_>, _>>()?,
     };
     Ok(events)
 }
 
-fn sqlite_time(text: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-    DateTime::parse_from_rfc3339(text)
+/// The rows of one page of the feed, as the backend returned them.
+enum Page {
+    Pg(Vec<sqlx::postgres::PgRow>),
+    Sqlite(Vec<sqlx::sqlite::SqliteRow>),
+}
+
+/// Runs the feed query for the connection's backend (`sql`: PostgreSQL's, SQLite's) after
+/// `after`, at most `limit` rows.
+async fn fetch(
+    conn: &mut Conn<'_>,
+    (pg, sqlite): (&str, &str),
+    after: FeedCursor,
+    limit: u32,
+) -> Result<Page, sqlx::Error> {
+    Ok(match conn {
+        Conn::Pg(c) => Page::Pg(
+            sqlx::query(pg)
+                .bind(after.tx.to_string())
+                .bind(after.position)
+                .bind(i64::from(limit))
+                .fetch_all(&mut **c)
+                .await?,
+        ),
+        Conn::Sqlite(c) => Page::Sqlite(
+            sqlx::query(sqlite)
+                .bind(after.position)
+                .bind(i64::from(limit))
+                .fetch_all(&mut **c)
+                .await?,
+        ),
+    })
+}
+
+/// A PostgreSQL feed row's cursor and time.
+fn pg_place(row: &sqlx::postgres::PgRow) -> Result<(FeedCursor, DateTime<Utc>), sqlx::Error> {
+    let tx: i64 = row.try_get("tx")?;
+    let cursor = FeedCursor {
+        tx: tx.unsigned_abs(),
+        position: row.try_get("position")?,
+    };
+    Ok((cursor, row.try_get("recorded_at")?))
+}
+
+/// A SQLite feed row's cursor and time (stored as RFC 3339 text).
+fn sqlite_place(row: &sqlx::sqlite::SqliteRow) -> Result<(FeedCursor, DateTime<Utc>), sqlx::Error> {
+    let cursor = FeedCursor {
+        tx: 0,
+        position: row.try_get("position")?,
+    };
+    let text: String = row.try_get("recorded_at")?;
+    let recorded_at = DateTime::parse_from_rfc3339(&text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok((cursor, recorded_at))
 }
 
 async fn read_on(
@@ -242,59 +261,37 @@ async fn read_on(
     after: FeedCursor,
     limit: u32,
 ) -> Result<Vec<FeedEvent>, FeedError> {
-    match conn {
-        Conn::Pg(c) => {
-            let rows = sqlx::query(PG_FEED)
-                .bind(after.tx.to_string())
-                .bind(after.position)
-                .bind(i64::from(limit))
-                .fetch_all(&mut **c)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    let tx: i64 = row.try_get("tx")?;
-                    let cursor = FeedCursor {
-                        tx: tx.unsigned_abs(),
-                        position: row.try_get("position")?,
-                    };
-                    let payload: Value = row.try_get("payload")?;
-                    let metadata: Value = row.try_get("metadata")?;
-                    let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
-                    build(cursor, row, payload, metadata, recorded_at)
-                })
-                .collect()
-        }
-        Conn::Sqlite(c) => {
-            let rows = sqlx::query(SQLITE_FEED)
-                .bind(after.position)
-                .bind(i64::from(limit))
-                .fetch_all(&mut **c)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    let cursor = FeedCursor {
-                        tx: 0,
-                        position: row.try_get("position")?,
-                    };
-                    let json = |col: &'static str| -> Result<Value, FeedError> {
-                        let text: String = row.try_get(col)?;
-                        serde_json::from_str(&text).map_err(|source| FeedError::Corrupt {
-                            cursor,
-                            what: col,
-                            source,
-                        })
-                    };
-                    let recorded_at = sqlite_time(&row.try_get::<String, _>("recorded_at")?)?;
-                    build(
+    match fetch(conn, (PG_FEED, SQLITE_FEED), after, limit).await? {
+        Page::Pg(rows) => rows
+            .iter()
+            .map(|row| {
+                let (cursor, recorded_at) = pg_place(row)?;
+                let payload: Value = row.try_get("payload")?;
+                let metadata: Value = row.try_get("metadata")?;
+                build(cursor, row, payload, metadata, recorded_at)
+            })
+            .collect(),
+        Page::Sqlite(rows) => rows
+            .iter()
+            .map(|row| {
+                let (cursor, recorded_at) = sqlite_place(row)?;
+                let json = |col: &'static str| -> Result<Value, FeedError> {
+                    let text: String = row.try_get(col)?;
+                    serde_json::from_str(&text).map_err(|source| FeedError::Corrupt {
                         cursor,
-                        row,
-                        json("payload")?,
-                        json("metadata")?,
-                        recorded_at,
-                    )
-                })
-                .collect()
-        }
+                        what: col,
+                        source,
+                    })
+                };
+                build(
+                    cursor,
+                    row,
+                    json("payload")?,
+                    json("metadata")?,
+                    recorded_at,
+                )
+            })
+            .collect(),
     }
 }
 
