@@ -9,7 +9,7 @@ use prconfirm_domain::case::{Case, CaseEvent, PhotoState, Stage};
 use prconfirm_domain::photo_quality::QualityFlag;
 use serde::{Deserialize, Serialize};
 
-use super::{ApplyError, Flush, Fold, Table, Write};
+use super::{ApplyError, Fold, Table, Write};
 use crate::store::{self, Conn, Kind, Shape, Value};
 
 /// How long each kind of task may wait before it is overdue.
@@ -284,16 +284,6 @@ impl Fold for CaseViews {
         if how == Write::Upsert {
             store::delete_cases(conn, &queue_table, &closed).await?;
         }
-        Ok(())
-    }
-
-    async fn write_deltas(
-        &self,
-        _: &mut Conn<'_>,
-        _: i64,
-        (): &mut (),
-        _: Flush,
-    ) -> Result<(), ApplyError> {
         Ok(())
     }
 }

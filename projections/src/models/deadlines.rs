@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use prconfirm_domain::case::{CaseEvent, StageName};
 use serde::{Deserialize, Serialize};
 
-use super::{ApplyError, Flush, Fold, Table, Write};
+use super::{write_state_table, ApplyError, Fold, Table, Write, STATE_TABLE_DDL};
 use crate::store::{self, Conn, Kind, Shape, Value};
 
 /// When the deadlines fall, relative to what the case holds.
@@ -154,11 +154,7 @@ impl ClockState {
 pub(super) const TABLES: &[Table] = &[
     Table {
         base: "deadline_clock",
-        ddl: &["CREATE TABLE {t} (
-                case_id TEXT   NOT NULL PRIMARY KEY,
-                seq     BIGINT NOT NULL,
-                state   TEXT   NOT NULL
-            )"],
+        ddl: &[STATE_TABLE_DDL],
         analysts: false,
     },
     Table {
@@ -176,15 +172,6 @@ pub(super) const TABLES: &[Table] = &[
         analysts: false,
     },
 ];
-
-const CLOCK: Shape = Shape {
-    columns: &[
-        ("case_id", Kind::Text),
-        ("seq", Kind::Int),
-        ("state", Kind::Text),
-    ],
-    key_len: 1,
-};
 
 const DEADLINES: Shape = Shape {
     columns: &[
@@ -218,14 +205,8 @@ impl Fold for Deadlines {
     ) -> Result<(), ApplyError> {
         let clock_table = format!("deadline_clock_g{generation}");
         let deadlines_table = format!("deadlines_g{generation}");
-        let mut clock_rows = Vec::with_capacity(states.len());
         let mut deadline_rows = Vec::new();
         for &(case_id, seq, state) in states {
-            clock_rows.push(vec![
-                Value::from(case_id),
-                Value::from(seq),
-                Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
-            ]);
             for (kind, due_at) in state.deadlines(&self.0) {
                 deadline_rows.push(vec![
                     Value::from(case_id),
@@ -235,23 +216,13 @@ impl Fold for Deadlines {
                 ]);
             }
         }
-        store::write(conn, &clock_table, CLOCK, how, &clock_rows).await?;
+        write_state_table(conn, &clock_table, states, how).await?;
         if how == Write::Upsert {
             // A case's pending deadlines are replaced as a whole: the ones it no longer has go.
             let ids: Vec<&str> = states.iter().map(|(id, _, _)| *id).collect();
             store::delete_cases(conn, &deadlines_table, &ids).await?;
         }
         store::write(conn, &deadlines_table, DEADLINES, how, &deadline_rows).await?;
-        Ok(())
-    }
-
-    async fn write_deltas(
-        &self,
-        _: &mut Conn<'_>,
-        _: i64,
-        (): &mut (),
-        _: Flush,
-    ) -> Result<(), ApplyError> {
         Ok(())
     }
 }

@@ -189,14 +189,53 @@ pub(crate) trait Fold: Send + Sync {
         how: Write,
     ) -> Result<(), ApplyError>;
 
-    /// Writes what `flush` selects of `deltas` and removes it from them.
+    /// Writes what `flush` selects of `deltas` and removes it from them. A projection
+    /// without figures has nothing to write.
     async fn write_deltas(
         &self,
-        conn: &mut Conn<'_>,
-        generation: i64,
-        deltas: &mut Self::Deltas,
-        flush: Flush,
-    ) -> Result<(), ApplyError>;
+        _conn: &mut Conn<'_>,
+        _generation: i64,
+        _deltas: &mut Self::Deltas,
+        _flush: Flush,
+    ) -> Result<(), ApplyError> {
+        Ok(())
+    }
+}
+
+/// The DDL of a per-case state table that holds nothing else.
+pub(crate) const STATE_TABLE_DDL: &str = "CREATE TABLE {t} (
+                case_id TEXT   NOT NULL PRIMARY KEY,
+                seq     BIGINT NOT NULL,
+                state   TEXT   NOT NULL
+            )";
+
+/// The shape of such a table.
+pub(crate) const STATE_TABLE: store::Shape = store::Shape {
+    columns: &[
+        ("case_id", store::Kind::Text),
+        ("seq", store::Kind::Int),
+        ("state", store::Kind::Text),
+    ],
+    key_len: 1,
+};
+
+/// Writes `states` into such a table, `state` as JSON.
+pub(crate) async fn write_state_table<S: Serialize + Sync>(
+    conn: &mut Conn<'_>,
+    table: &str,
+    states: &[(&str, i64, &S)],
+    how: Write,
+) -> Result<(), ApplyError> {
+    let mut rows = Vec::with_capacity(states.len());
+    for &(case_id, seq, state) in states {
+        rows.push(vec![
+            store::Value::from(case_id),
+            store::Value::from(seq),
+            store::Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
+        ]);
+    }
+    store::write(conn, table, STATE_TABLE, how, &rows).await?;
+    Ok(())
 }
 
 /// A live batch: load the touched states, fold, upsert.

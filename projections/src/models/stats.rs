@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use prconfirm_domain::case::{CaseEvent, StageName};
 use serde::{Deserialize, Serialize};
 
-use super::{ApplyError, Flush, Fold, Table, Write};
+use super::{write_state_table, ApplyError, Flush, Fold, Table, Write, STATE_TABLE_DDL};
 use crate::store::{self, Conn, Kind, OnConflict, Shape, Value};
 
 /// The per-case state: the stage and since when.
@@ -22,11 +22,7 @@ pub struct StageState {
 pub(super) const TABLES: &[Table] = &[
     Table {
         base: "stats_cases",
-        ddl: &["CREATE TABLE {t} (
-                case_id TEXT   NOT NULL PRIMARY KEY,
-                seq     BIGINT NOT NULL,
-                state   TEXT   NOT NULL
-            )"],
+        ddl: &[STATE_TABLE_DDL],
         analysts: false,
     },
     Table {
@@ -80,14 +76,6 @@ pub(super) const TABLES: &[Table] = &[
     },
 ];
 
-const CASES: Shape = Shape {
-    columns: &[
-        ("case_id", Kind::Text),
-        ("seq", Kind::Int),
-        ("state", Kind::Text),
-    ],
-    key_len: 1,
-};
 const FUNNEL: Shape = Shape {
     columns: &[("stage", Kind::Text), ("cases", Kind::Int)],
     key_len: 1,
@@ -240,17 +228,7 @@ impl Fold for Stats {
         states: &[(&str, i64, &StageState)],
         how: Write,
     ) -> Result<(), ApplyError> {
-        let mut rows = Vec::with_capacity(states.len());
-        for &(case_id, seq, state) in states {
-            rows.push(vec![
-                Value::from(case_id),
-                Value::from(seq),
-                Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
-            ]);
-        }
-        let table = format!("stats_cases_g{generation}");
-        store::write(conn, &table, CASES, how, &rows).await?;
-        Ok(())
+        write_state_table(conn, &format!("stats_cases_g{generation}"), states, how).await
     }
 
     async fn write_deltas(
