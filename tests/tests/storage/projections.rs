@@ -381,21 +381,18 @@ async fn the_funnel_counts_each_case_once_in_its_stage(db: Database) {
     }
 }
 
+/// As the database owner, behind the application's back: appends to case `id` (after its
+/// first event) an event no release wrote, which no read model can apply.
+async fn append_bogus(db: &Database, id: &str) {
+    crate::lifecycle::insert_raw(db, id, 2, "Bogus", "1.0", &json!({"Bogus": {}}), &json!({}))
+        .await;
+}
+
 async fn an_event_that_cannot_be_applied_stops_the_projection_there(db: Database) {
     let (service, _clock) = service(&db, 0);
     let id = invite(&service, "E000000001", "1100000001").await.case_id;
     catch_up(&db).await;
-    // As the database owner, behind the application's back: an event no release wrote.
-    crate::lifecycle::insert_raw(
-        &db,
-        &id,
-        2,
-        "Bogus",
-        "1.0",
-        &json!({"Bogus": {}}),
-        &json!({}),
-    )
-    .await;
+    append_bogus(&db, &id).await;
     let model = ReadModel::Stats;
     let failed = with_conn!(&db, |conn| loop {
         // Until the feed hands out the new event (see catch_up).
@@ -427,16 +424,7 @@ async fn a_failed_rebuild_leaves_the_live_views_and_the_next_one_clears_its_tabl
     let id = invite(&service, "E000000001", "1100000001").await.case_id;
     catch_up(&db).await;
     let before = dump_all(&db).await;
-    crate::lifecycle::insert_raw(
-        &db,
-        &id,
-        2,
-        "Bogus",
-        "1.0",
-        &json!({"Bogus": {}}),
-        &json!({}),
-    )
-    .await;
+    append_bogus(&db, &id).await;
     let model = ReadModel::Stats;
     let rebuild = || {
         runner::rebuild(
