@@ -322,17 +322,7 @@ impl<F: Fold> Filler<F> {
     ) -> Result<(), ApplyError> {
         let mut out: Vec<(String, Entry<F::State>)> = match upto {
             None => self.states.drain().collect(),
-            Some(upto) => {
-                let ids: Vec<String> = self
-                    .states
-                    .iter()
-                    .filter(|(_, e)| e.last <= upto)
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                ids.into_iter()
-                    .filter_map(|id| self.states.remove_entry(&id))
-                    .collect()
-            }
+            Some(upto) => self.states.extract_if(|_, e| e.last <= upto).collect(),
         };
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if upto.is_some() {
