@@ -535,11 +535,7 @@ pub async fn rebuild(
     }
     // The fill's commits need not wait for the disk: a crash loses the half-built generation
     // anyway, and the next rebuild drops it. The switch, which makes it live, waits again.
-    if let Conn::Pg(c) = &mut writer.conn() {
-        sqlx::query("SET synchronous_commit = off")
-            .execute(&mut **c)
-            .await?;
-    }
+    synchronous_commit(&mut writer.conn(), false).await?;
     let mut fillers: Vec<_> = models
         .iter()
         .zip(&generations)
@@ -571,16 +567,13 @@ pub async fn rebuild(
             let page = page?;
             let conn = &mut writer.conn();
             begin(conn).await?;
-            let mut result = Ok(());
-            for filler in &mut fillers {
-                result = filler
-                    .page(conn, &page.events)
-                    .await
-                    .map_err(RunError::from);
-                if result.is_err() {
-                    break;
+            let result = async {
+                for filler in &mut fillers {
+                    filler.page(conn, &page.events).await?;
                 }
+                Ok(())
             }
+            .await;
             finish(conn, result).await?;
             if let Some(last) = page.last {
                 cursor = last;
@@ -609,11 +602,7 @@ pub async fn rebuild(
     filled?;
     let reloaded = fillers.iter().map(|f| f.reloaded()).sum();
 
-    if let Conn::Pg(c) = &mut writer.conn() {
-        sqlx::query("SET synchronous_commit = on")
-            .execute(&mut **c)
-            .await?;
-    }
+    synchronous_commit(&mut writer.conn(), true).await?;
     let mut done = Vec::with_capacity(models.len());
     for (model, generation) in models.iter().zip(generations) {
         let conn = &mut writer.conn();
@@ -632,6 +621,20 @@ pub async fn rebuild(
         events,
         reloaded,
     })
+}
+
+/// Whether this PostgreSQL session's commits wait for the WAL to reach the disk (SQLite:
+/// nothing to do).
+async fn synchronous_commit(conn: &mut Conn<'_>, on: bool) -> Result<(), sqlx::Error> {
+    if conn.is_postgres() {
+        conn.execute(if on {
+            "SET synchronous_commit = on"
+        } else {
+            "SET synchronous_commit = off"
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// A page of the feed, decoded.
