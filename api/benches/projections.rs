@@ -33,7 +33,8 @@ use prconfirm_domain::fixtures;
 use prconfirm_domain::values::ActorId;
 use prconfirm_migrations::{on_db, Database};
 use prconfirm_projections::models::{DeadlinePolicy, ReadModel, ServiceStandards};
-use prconfirm_projections::runner::{self, RebuildSettings, Runner, RunnerSettings, Signals};
+use prconfirm_projections::runner::{self, ReadModelConsumer, RebuildSettings};
+use prconfirm_projections::runtime::{Runtime, Signals};
 
 const STAFF_PASSWORD: &str = "benchmark staff password";
 /// Cases whose events the generator interleaves in time order, as a real log has them.
@@ -121,7 +122,7 @@ async fn rebuild_all(db: &Database, events: i64) {
 /// the eCoPR reactor past the generated history (a server in service keeps up with it; here
 /// it would render a PDF for every generated grant while the queue is being measured).
 async fn settle(db: &Database) {
-    let reactor = prconfirm_api::ecopr::REACTOR;
+    let reactor = prconfirm_api::workers::ecopr::REACTOR;
     match db {
         Database::Postgres(pool) => {
             sqlx::query("VACUUM (ANALYZE) events")
@@ -335,13 +336,11 @@ async fn lag_under_load(db: &Database, writers: u64, cases_each: u64) {
         Arc::new(SystemClock),
     ));
     let signals = Signals::new(service.appended());
-    let runner = Runner::new(
-        db.clone(),
-        ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default()),
-        RunnerSettings::default(),
-        signals.clone(),
-    );
-    let runner = tokio::spawn(runner.run());
+    let mut runtime = Runtime::new(db.clone(), signals.clone());
+    for model in ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default()) {
+        runtime = runtime.with(ReadModelConsumer::new(model, 500));
+    }
+    let runner = runtime.spawn();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, u64, Instant)>();
     let watcher_db = db.clone();
     let applied = signals.applied.clone();
@@ -397,7 +396,9 @@ async fn lag_under_load(db: &Database, writers: u64, cases_each: u64) {
     let commands = writers * cases_each * 8;
     let secs = started.elapsed().as_secs_f64();
     let lag = watcher.await.unwrap();
-    runner.abort();
+    for task in runner {
+        task.abort();
+    }
     println!(
         "  lag commit -> case_status, {writers:>2} writers ({:.0} commands/s): p50 {:.2} ms  p99 {:.2} ms",
         commands as f64 / secs,

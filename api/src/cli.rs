@@ -1,5 +1,5 @@
 //! The command line: `prconfirm serve`, `migrate`, `staff add`, `audit ...`,
-//! `projections ...`.
+//! `projections ...`, `consumers ...`.
 
 use clap::{Parser, Subcommand};
 
@@ -10,6 +10,7 @@ use prconfirm_commands::{ActorRole, SystemClock};
 use prconfirm_domain::values::{ActorId, PersonName};
 
 use crate::audit::{self, AuditCommand};
+use crate::consumers_cli::{self, ConsumersCommand};
 use crate::projections_cli::{self, ProjectionsCommand};
 use crate::settings::{LogFormat, Settings};
 use crate::startup;
@@ -41,6 +42,9 @@ pub enum Command {
     /// Inspect and rebuild the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Inspect the consumers of the log (read models and reactors) and retry parked items.
+    #[command(subcommand)]
+    Consumers(ConsumersCommand),
     /// Append synthetic cases (driven through the rules, chained like real ones) for
     /// benchmarks and demonstrations. Never on a production database.
     Generate {
@@ -157,6 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(command) => audit::run(&cli.settings, command).await,
         Command::Projections(command) => projections_cli::run(&cli.settings, command).await,
+        Command::Consumers(command) => consumers_cli::run(&cli.settings, command).await,
         Command::Generate {
             cases,
             seed,

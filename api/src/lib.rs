@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod consumers_cli;
 pub mod ecopr;
 pub mod error;
 pub mod idempotency;
@@ -13,7 +14,7 @@ pub mod openapi;
 pub mod projections_cli;
 pub mod request;
 pub mod routes;
-pub mod scheduler;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod workers;

@@ -176,6 +176,19 @@ pub struct Settings {
     )]
     pub scheduler_interval_ms: u64,
 
+    /// Which consumers of the log this instance runs: `all` (the default), `none` (an
+    /// instance that only answers HTTP), or a comma-separated list of `case_views`, `stats`,
+    /// `deadlines`, `mail`, `mail_delivery`, `ecopr`, `accounts`, `clock`. Each consumer runs
+    /// in one instance at a time whatever this says; the others stand by.
+    #[arg(
+        long,
+        env = "PRCONFIRM_CONSUMERS",
+        default_value = "all",
+        value_parser = parse_consumers,
+        global = true
+    )]
+    pub consumers: Consumers,
+
     /// Events per projection batch.
     #[arg(
         long,
@@ -200,7 +213,41 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
+/// The consumers an instance runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumers {
+    All,
+    Only(Vec<String>),
+}
+
+fn parse_consumers(raw: &str) -> Result<Consumers, String> {
+    match raw.trim() {
+        "all" => Ok(Consumers::All),
+        "none" | "" => Ok(Consumers::Only(Vec::new())),
+        list => {
+            let names: Vec<String> = list.split(',').map(|n| n.trim().to_owned()).collect();
+            for name in &names {
+                if !crate::workers::ALL.contains(&name.as_str()) {
+                    return Err(format!(
+                        "unknown consumer {name:?}; the consumers are {}",
+                        crate::workers::ALL.join(", ")
+                    ));
+                }
+            }
+            Ok(Consumers::Only(names))
+        }
+    }
+}
+
 impl Settings {
+    /// Whether this instance runs the consumer `name`.
+    pub fn runs_consumer(&self, name: &str) -> bool {
+        match &self.consumers {
+            Consumers::All => true,
+            Consumers::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+
     /// The service standards of the officers' tasks.
     pub fn service_standards(&self) -> prconfirm_projections::models::ServiceStandards {
         let h = chrono::Duration::hours;

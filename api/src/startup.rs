@@ -12,16 +12,13 @@ use prconfirm_commands::photo::BlobStore;
 use prconfirm_commands::{CaseService, ServiceSettings, SystemClock};
 use prconfirm_migrations::Database;
 use prconfirm_projections::mail;
-use prconfirm_projections::runner::{Runner, RunnerSettings, Signals};
+use prconfirm_projections::runtime::Signals;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
-use crate::ecopr::{EcoprReactor, ReactorError};
 use crate::routes;
-use crate::scheduler::{self, Scheduler};
 use crate::settings::Settings;
-use crate::state::{ApiSettings, AppState, ReactorHealth};
+use crate::state::{ApiSettings, AppState};
 
 /// Opens the configured database (PostgreSQL if a URL is given, else the embedded SQLite
 /// file) and brings its schema up to date.
@@ -77,10 +74,8 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
             min_version_wait: Duration::from_millis(settings.min_version_wait_ms),
             audit_key_path: settings.audit_key_path(),
         }),
-        mail_wakeup: Arc::new(Notify::new()),
         blobs: BlobStore::new(settings.data_dir.join("blobs")),
         projections,
-        ecopr: Arc::default(),
     })
 }
 
@@ -93,76 +88,6 @@ pub fn mail_outlet(settings: &Settings) -> anyhow::Result<mail::Outlet> {
         Some(url) => mail::Outlet::smtp(url.expose_secret())?,
         None => mail::Outlet::Files(settings.data_dir.join("mail")),
     })
-}
-
-/// Composes and delivers e-mail from the event feed until the process ends: woken after a
-/// command, and every second in any case (events may come from another instance, and a
-/// message the relay did not take is retried).
-async fn run_mail(state: AppState, outlet: mail::Outlet) {
-    loop {
-        let round = async {
-            while mail::compose_pending(&state.db, 200).await? > 0 {}
-            mail::deliver_pending(&state.db, &outlet).await
-        };
-        if let Err(e) = round.await {
-            tracing::warn!(error = %e, "mail round failed; retrying");
-        }
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(1),
-            state.mail_wakeup.notified(),
-        )
-        .await;
-    }
-}
-
-/// Makes eCoPR documents from the event feed until the process ends (see [`crate::ecopr`]):
-/// woken after a command, and every second in any case (events may come from another
-/// instance). A failing event is logged and stops the round; the next round retries it.
-async fn run_ecopr(state: AppState, batch: u32) {
-    let reactor = EcoprReactor {
-        db: state.db.clone(),
-        cases: state.cases.clone(),
-        accounts: state.accounts.clone(),
-        blobs: state.blobs.clone(),
-    };
-    let mut appended = state.cases.appended();
-    loop {
-        let round = async {
-            let mut passed = 0;
-            loop {
-                match reactor.run_once(batch).await? {
-                    0 => return Ok::<_, ReactorError>(passed),
-                    n => passed += n,
-                }
-            }
-        };
-        let outcome = round.await;
-        let stalled = {
-            let mut health = state
-                .ecopr
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match &outcome {
-                Ok(_) => *health = ReactorHealth::default(),
-                Err(e) => {
-                    health.failures += 1;
-                    health.error = Some(e.to_string());
-                }
-            }
-            health.stalled()
-        };
-        metrics::gauge!("prconfirm_ecopr_stalled").set(if stalled { 1.0 } else { 0.0 });
-        match outcome {
-            // Its "eCoPR ready" messages wait in the outbox.
-            Ok(passed) if passed > 0 => state.mail_wakeup.notify_one(),
-            Ok(_) => {}
-            Err(e) => {
-                metrics::counter!("prconfirm_ecopr_failures_total").increment(1);
-                tracing::error!(error = %e, "eCoPR round stopped; retrying the event");
-            }
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(1), appended.changed()).await;
-    }
 }
 
 /// Serves the API until SIGINT or SIGTERM, then drains in-flight requests and closes the pool.
@@ -194,9 +119,9 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let outlet = mail_outlet(settings)?;
     // Whether serving ends or this future is dropped (a test, a benchmark): the background
-    // tasks stop with it. Each is safe to cut short: a mail or eCoPR round records nothing
-    // and is made again; a projection batch rolls back and is applied again by whoever runs
-    // next; a checkpoint half taken rolls back.
+    // tasks stop with it. Each is safe to cut short: a consumer's round keeps nothing until
+    // its transaction commits, and is made again by whoever runs next; a checkpoint half
+    // taken rolls back.
     let mut background = Background(
         spawn_checkpoints(settings, db.clone())?
             .into_iter()
@@ -206,27 +131,7 @@ pub async fn serve_on(
     routes::prometheus();
     background
         .0
-        .push(tokio::spawn(run_mail(state.clone(), outlet)));
-    background.0.push(tokio::spawn(run_ecopr(
-        state.clone(),
-        settings.projection_batch,
-    )));
-    let runner = Runner::new(
-        state.db.clone(),
-        settings.read_models(),
-        RunnerSettings {
-            batch: settings.projection_batch,
-        },
-        state.projections.clone(),
-    );
-    background.0.push(tokio::spawn(runner.run()));
-    if settings.scheduler_interval_ms > 0 {
-        background.0.push(tokio::spawn(scheduler::run(
-            Scheduler::new(state.cases.clone()),
-            state.projections.clone(),
-            Duration::from_millis(settings.scheduler_interval_ms),
-        )));
-    }
+        .extend(crate::workers::runtime(settings, &state, outlet).spawn());
     let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

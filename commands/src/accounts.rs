@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use prconfirm_domain::values::PersonName;
-use prconfirm_migrations::{on_db, Database};
+use prconfirm_migrations::{on_conn, on_db, Conn, Database};
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
@@ -274,6 +274,35 @@ impl Accounts {
             .fetch_optional(pool)
             .await)?;
         Ok(found.flatten().unwrap_or_else(|| username.to_owned()))
+    }
+
+    /// Draws an applicant's credentials (a fresh username and a temporary password valid
+    /// for `valid_for`) and hashes the password; stores nothing. Answers the credentials and
+    /// the password's hash, for [`insert_applicant`].
+    ///
+    /// # Errors
+    /// [`AccountError::Hashing`].
+    pub async fn draw_applicant(
+        &self,
+        valid_for: Duration,
+    ) -> Result<(IssuedCredentials, String), AccountError> {
+        let issued = IssuedCredentials {
+            username: format!("a-{}", random_from(READABLE, 10)),
+            temporary_password: random_from(READABLE, 16),
+            expires_at: self.clock.now() + valid_for,
+        };
+        let hash = self.hasher.hash(issued.temporary_password.clone()).await?;
+        Ok((issued, hash))
+    }
+
+    /// A new temporary password for an existing username, hashed; stores nothing.
+    ///
+    /// # Errors
+    /// [`AccountError::Hashing`].
+    pub async fn draw_password(&self) -> Result<(String, String), AccountError> {
+        let password = random_from(READABLE, 16);
+        let hash = self.hasher.hash(password.clone()).await?;
+        Ok((password, hash))
     }
 
     /// Creates the applicant's account for `case_id` with a fresh username and a temporary
@@ -602,6 +631,47 @@ impl Accounts {
             .fetch_optional(pool)
             .await)?)
     }
+}
+
+/// Creates the applicant's account of `case_id` inside the caller's transaction (a
+/// reactor's, with its checkpoint), from credentials [`Accounts::draw_applicant`] drew.
+///
+/// # Errors
+/// [`AccountError::UsernameTaken`] if the case (or the username) has an account already;
+/// storage errors.
+pub async fn insert_applicant(
+    conn: &mut Conn<'_>,
+    case_id: &str,
+    username: &str,
+    password_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), AccountError> {
+    let sql = "INSERT INTO accounts (username, role, password_hash, temporary_expires_at, \
+               case_id) VALUES ($1, 'applicant', $2, $3, $4)";
+    let outcome = on_conn!(conn, |c| sqlx::query(sql)
+        .bind(username)
+        .bind(password_hash)
+        .bind(expires_at)
+        .bind(case_id)
+        .execute(&mut **c)
+        .await
+        .map(drop));
+    outcome.map_err(|e| unique_to_taken(e, username))
+}
+
+/// The username of the applicant account of `case_id`, read inside the caller's transaction.
+///
+/// # Errors
+/// Storage errors.
+pub async fn applicant_of(
+    conn: &mut Conn<'_>,
+    case_id: &str,
+) -> Result<Option<String>, AccountError> {
+    let sql = "SELECT username FROM accounts WHERE case_id = $1";
+    Ok(on_conn!(conn, |c| sqlx::query_scalar(sql)
+        .bind(case_id)
+        .fetch_optional(&mut **c)
+        .await)?)
 }
 
 fn unique_to_taken(e: sqlx::Error, username: &str) -> AccountError {

@@ -488,6 +488,38 @@ fn check_photo(case: &Case, model: &Model) -> Result<(), TestCaseError> {
 static GRANTED: AtomicUsize = AtomicUsize::new(0);
 static AMENDED: AtomicUsize = AtomicUsize::new(0);
 static REFUSED: AtomicUsize = AtomicUsize::new(0);
+/// Deadlines checked, per kind (in `DeadlineKind::ALL`'s order).
+static DEADLINES: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
+
+/// Every deadline the domain names is one whose command the rules accept at its time, under
+/// the default policy and a tight one: a scheduler acting on the view never meets a refusal.
+fn check_deadlines(case: &Case) -> Result<(), TestCaseError> {
+    let tight = DeadlinePolicy {
+        remind_before: Duration::minutes(3),
+        order_card_after: Duration::zero(),
+    };
+    for policy in [DeadlinePolicy::default(), tight] {
+        for Deadline { kind, due_at } in case.deadlines(&policy) {
+            let ctx = Ctx {
+                now: due_at,
+                actor: ActorId::parse("system").unwrap(),
+                expected_version: Some(case.version),
+            };
+            let decided = case.decide(&kind.command(), &ctx);
+            prop_assert!(
+                decided.is_ok(),
+                "deadline {:?} due {} refused: {:?} in {:?}",
+                kind,
+                due_at,
+                decided,
+                case.stage
+            );
+            let i = DeadlineKind::ALL.iter().position(|k| *k == kind).unwrap();
+            DEADLINES[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
 
 fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let mut case = Case::default();
@@ -545,6 +577,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         history.extend(emitted);
         check_history(&history)?;
         check_photo(&case, &model)?;
+        check_deadlines(&case)?;
         prop_assert_eq!(
             &replay(&history),
             &case,
@@ -592,4 +625,8 @@ fn random_command_sequences_agree_with_the_model_and_keep_the_invariants() {
         "only {amended} sequences amended an eCoPR"
     );
     assert!(REFUSED.load(Ordering::Relaxed) > 0);
+    for (kind, checked) in DeadlineKind::ALL.iter().zip(&DEADLINES) {
+        let checked = checked.load(Ordering::Relaxed);
+        assert!(checked >= 100, "only {checked} {kind:?} deadlines checked");
+    }
 }

@@ -4,8 +4,10 @@
 //! Depends on sqlx only. `commands`, `projections` and `api` all open storage through
 //! [`Database`], so that pool settings (durability, timeouts) are decided once, here.
 
+mod conn;
 mod cursor;
 
+pub use conn::{Conn, Owned};
 pub use cursor::{BadCursor, FeedCursor};
 
 use std::path::{Path, PathBuf};

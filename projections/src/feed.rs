@@ -157,6 +157,28 @@ impl RawEvent {
     }
 }
 
+/// A [`RawEvent`] from a row of the feed's raw selection.
+fn raw_row<R: Row>(
+    row: &R,
+    (cursor, recorded_at): (FeedCursor, DateTime<Utc>),
+) -> Result<RawEvent, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(RawEvent {
+        cursor,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        recorded_at,
+    })
+}
+
 /// [`read_feed_on`] for the read models: [`RawEvent`]s, without the metadata, at a fraction
 /// of the cost.
 ///
@@ -167,37 +189,55 @@ pub async fn read_raw_on(
     after: FeedCursor,
     limit: u32,
 ) -> Result<Vec<RawEvent>, FeedError> {
-    fn raw<R: Row>(
-        row: &R,
-        (cursor, recorded_at): (FeedCursor, DateTime<Utc>),
-    ) -> Result<RawEvent, sqlx::Error>
-    where
-        for<'a> &'a str: sqlx::ColumnIndex<R>,
-        for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-        for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    {
-        Ok(RawEvent {
-            cursor,
-            aggregate_type: row.try_get("aggregate_type")?,
-            aggregate_id: row.try_get("aggregate_id")?,
-            sequence: row.try_get("sequence")?,
-            event_type: row.try_get("event_type")?,
-            event_version: row.try_get("event_version")?,
-            payload: row.try_get("payload")?,
-            recorded_at,
-        })
-    }
     let events = match fetch(conn, (PG_FEED_RAW, SQLITE_FEED_RAW), after, limit).await? {
         Page::Pg(rows) => rows
             .iter()
-            .map(|row| raw(row, pg_place(row)?))
+            .map(|row| raw_row(row, pg_place(row)?))
             .collect::<Result<Vec<_>, _>>()?,
         Page::Sqlite(rows) => rows
             .iter()
-            .map(|row| raw(row, sqlite_place(row)?))
+            .map(|row| raw_row(row, sqlite_place(row)?))
             .collect::<Result<Vec<_>, _>>()?,
     };
     Ok(events)
+}
+
+/// One event of a case as the read models take it ([`RawEvent`]), by its sequence: for a
+/// reactor trying a parked event again.
+///
+/// # Errors
+/// Storage errors.
+pub async fn read_event_on(
+    conn: &mut Conn<'_>,
+    case_id: &str,
+    sequence: i64,
+) -> Result<Option<RawEvent>, FeedError> {
+    const PG: &str = "SELECT position, tx::text::bigint AS tx, aggregate_type, aggregate_id, \
+                      sequence, event_type, event_version, payload::text AS payload, recorded_at \
+                      FROM events WHERE aggregate_type = 'case' AND aggregate_id = $1 \
+                      AND sequence = $2";
+    const SQLITE: &str = "SELECT position, 0 AS tx, aggregate_type, aggregate_id, sequence, \
+                          event_type, event_version, payload, recorded_at FROM events \
+                          WHERE aggregate_type = 'case' AND aggregate_id = $1 AND sequence = $2";
+    Ok(match conn {
+        Conn::Pg(c) => {
+            let row = sqlx::query(PG)
+                .bind(case_id)
+                .bind(sequence)
+                .fetch_optional(&mut **c)
+                .await?;
+            row.map(|row| raw_row(&row, pg_place(&row)?)).transpose()?
+        }
+        Conn::Sqlite(c) => {
+            let row = sqlx::query(SQLITE)
+                .bind(case_id)
+                .bind(sequence)
+                .fetch_optional(&mut **c)
+                .await?;
+            row.map(|row| raw_row(&row, sqlite_place(&row)?))
+                .transpose()?
+        }
+    })
 }
 
 /// The rows of one page of the feed, as the backend returned them.

@@ -2,7 +2,7 @@
 //! query; none touches the event log.
 
 use chrono::{DateTime, TimeZone, Utc};
-use prconfirm_migrations::{on_db, Database};
+use prconfirm_migrations::{on_conn, on_db, Conn, Database};
 use serde::Serialize;
 
 use crate::models::case_views::CaseViewState;
@@ -391,21 +391,34 @@ pub struct DueDeadline {
     pub version: u64,
 }
 
-/// Deadlines due at `now`, oldest first, at most `limit`.
+/// The key of a deadline among the clock's parked items: `<case>#<kind>@<version>`.
+pub fn deadline_key(case_id: &str, kind: crate::models::DeadlineKind, version: u64) -> String {
+    format!("{case_id}#{}@{version}", kind.as_str())
+}
+
+/// Deadlines due at `now`, oldest first, at most `limit`, leaving out those `consumer` has
+/// parked (refused by the rules, or waiting for another try): a round never reads the same
+/// refused rows again.
 ///
 /// # Errors
 /// [`ReadError`].
 pub async fn due_deadlines(
-    db: &Database,
+    conn: &mut Conn<'_>,
     now: DateTime<Utc>,
     limit: u32,
+    consumer: &str,
 ) -> Result<Vec<DueDeadline>, ReadError> {
-    let sql = "SELECT case_id, kind, due_at, seq FROM deadlines \
-               WHERE due_at <= $1 ORDER BY due_at, case_id, kind LIMIT $2";
-    let rows: Vec<(String, String, i64, i64)> = on_db!(db, |pool| sqlx::query_as(sql)
+    let sql = "SELECT d.case_id, d.kind, d.due_at, d.seq FROM deadlines d \
+               WHERE d.due_at <= $1 AND NOT EXISTS (SELECT 1 FROM consumer_parked p \
+                   WHERE p.consumer = $3 \
+                   AND p.item = d.case_id || '#' || d.kind || '@' || CAST(d.seq AS TEXT) \
+                   AND (p.refused OR p.next_attempt_at > $1)) \
+               ORDER BY d.due_at, d.case_id, d.kind LIMIT $2";
+    let rows: Vec<(String, String, i64, i64)> = on_conn!(conn, |c| sqlx::query_as(sql)
         .bind(now.timestamp_millis())
         .bind(i64::from(limit))
-        .fetch_all(pool)
+        .bind(consumer)
+        .fetch_all(&mut **c)
         .await)?;
     Ok(rows
         .into_iter()
@@ -418,6 +431,21 @@ pub async fn due_deadlines(
             })
         })
         .collect())
+}
+
+/// Forgets the clock's parked deadlines that the view no longer holds (the case moved on).
+///
+/// # Errors
+/// [`ReadError`].
+pub async fn forget_gone_deadlines(conn: &mut Conn<'_>, consumer: &str) -> Result<u64, ReadError> {
+    let sql = "DELETE FROM consumer_parked WHERE consumer = $1 AND NOT EXISTS \
+               (SELECT 1 FROM deadlines d WHERE consumer_parked.item = \
+                d.case_id || '#' || d.kind || '@' || CAST(d.seq AS TEXT))";
+    Ok(on_conn!(conn, |c| sqlx::query(sql)
+        .bind(consumer)
+        .execute(&mut **c)
+        .await
+        .map(|r| r.rows_affected()))?)
 }
 
 /// Every row of a view (or table) as a JSON object, ordered by `order_by`: for comparing a

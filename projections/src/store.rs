@@ -4,42 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{PgConnection, SqliteConnection};
-
-/// One open connection (usually inside a transaction) of either backend.
-#[derive(Debug)]
-pub enum Conn<'c> {
-    Pg(&'c mut PgConnection),
-    Sqlite(&'c mut SqliteConnection),
-}
-
-/// Runs the same sqlx code on whichever connection `conn` holds.
-#[macro_export]
-macro_rules! on_conn {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            $crate::store::Conn::Pg($c) => $body,
-            $crate::store::Conn::Sqlite($c) => $body,
-        }
-    };
-}
-
-impl Conn<'_> {
-    /// Runs one statement without parameters (DDL and the like).
-    ///
-    /// # Errors
-    /// The driver's error.
-    pub async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        // Not `sqlx::raw_sql`: its future is not provably `Send` inside the runner's loop.
-        on_conn!(self, |c| sqlx::Executor::execute(&mut **c, sql)
-            .await
-            .map(drop))
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, Self::Pg(_))
-    }
-}
+pub use prconfirm_migrations::{on_conn, Conn};
 
 /// A column's SQL type, as the projections' tables use them: text and 64-bit integers only
 /// (times are milliseconds since the epoch, booleans 0/1), so that one DDL serves both

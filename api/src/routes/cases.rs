@@ -77,7 +77,6 @@ async fn invite(
             &caller.meta()?,
         )
         .await?;
-    state.mail_wakeup.notify_one();
     let mut response = command_answer(&committed, json!({ "case_id": committed.case_id }));
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)

@@ -38,10 +38,8 @@ pub async fn download(State(state): State<AppState>, caller: Caller) -> Result<R
         .and_then(|g| g.ecopr.as_ref())
         .ok_or(ApiError::NotFound)?;
     let today = state.cases.clock().now().date_naive();
-    if !ecopr::download_open(current.issued_on, today) {
-        return Err(ApiError::DownloadExpired(ecopr::download_by(
-            current.issued_on,
-        )));
+    if !current.downloadable_on(today) {
+        return Err(ApiError::DownloadExpired(current.download_by()));
     }
     let document = ecopr::find(&state.db, &current.document_number)
         .await

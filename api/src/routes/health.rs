@@ -14,6 +14,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use prconfirm_projections::runtime::parked;
+
 use crate::state::AppState;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -64,23 +66,35 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let backend = state.db.backend().to_string();
     match tokio::time::timeout(READY_TIMEOUT, state.db.ping()).await {
         Ok(Ok(())) => {
-            // A stalled projection does not stop commands, so the instance stays in service,
-            // but says so: its views are stale until the event that fails is mended.
-            // Likewise a stalled reactor: commands go on, the documents wait.
-            let projections = state.projections.health();
-            let ecopr = state
-                .ecopr
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            let stalled = projections.values().any(|h| h.stalled.is_some()) || ecopr.stalled();
+            // A stalled consumer does not stop commands, so the instance stays in service,
+            // but says so: a read model's views are stale until the event that fails is
+            // mended; a reactor's work (documents, e-mail) waits. Likewise parked items that
+            // keep failing or were refused for good.
+            let parked = match parked::counts(&state.db).await {
+                Ok(counts) => counts,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot count parked items");
+                    return not_ready(&backend, "database error");
+                }
+            };
+            let mut degraded = false;
+            let mut consumers = serde_json::Map::new();
+            for (name, health) in state.projections.health() {
+                let (all, alerting) = parked.get(name).copied().unwrap_or((0, 0));
+                degraded |= health.stalled.is_some() || alerting > 0;
+                let mut detail = serde_json::to_value(&health).unwrap_or(Value::Null);
+                if let Some(d) = detail.as_object_mut() {
+                    d.insert("parked".into(), json!(all));
+                    d.insert("parked_alerting".into(), json!(alerting));
+                }
+                consumers.insert(name.to_owned(), detail);
+            }
             (
                 StatusCode::OK,
                 Json(json!({
-                    "status": if stalled { "degraded" } else { "ready" },
+                    "status": if degraded { "degraded" } else { "ready" },
                     "database": backend,
-                    "projections": projections,
-                    "reactors": { "ecopr": ecopr },
+                    "consumers": consumers,
                 })),
             )
         }

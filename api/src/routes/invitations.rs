@@ -1,11 +1,12 @@
-//! Answering an invitation with the code from the e-mail: accept (the account is created and
-//! credentials e-mailed) or decline (the case goes to an in-person landing).
+//! Answering an invitation with the code from the e-mail: accept (the account is then created
+//! and the credentials e-mailed by the `accounts` reactor) or decline (the case goes to an
+//! in-person landing).
 
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use prconfirm_commands::{Actor, ActorRole, RequestMeta};
-use prconfirm_domain::case::{CaseCommand, StageName};
+use prconfirm_commands::{Actor, ActorRole, CommandError, RequestMeta};
+use prconfirm_domain::case::{CaseCommand, CaseError, StageName};
 use prconfirm_domain::values::ActorId;
 use serde_json::{json, Value};
 
@@ -35,28 +36,48 @@ async fn case_for(state: &AppState, code: &str) -> Result<String, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
-/// Accepts the invitation and has the department create the account. Safe to repeat while
-/// the account is not yet created (a crash between the steps is finished by the retry).
+/// Accepts the invitation. The answer comes once `InvitationAccepted` is recorded; the
+/// account and its credentials e-mail follow from it (the `accounts` reactor), so nothing
+/// is left half done by a crash, and a repeated or concurrent acceptance (a double click, a
+/// retry) gets the same answer without making anything twice.
 async fn accept(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let case_id = case_for(&state, &code).await?;
     let meta = invitee()?;
-    let stage = state
-        .cases
-        .load(&case_id)
-        .await?
-        .map(|c| c.case.stage.name())
-        .ok_or(ApiError::NotFound)?;
-    if stage == StageName::Invited {
-        state
+    // A lost race is another acceptance of the same invitation: look again, and answer as
+    // it did. Three looks: something else entirely keeps changing the case.
+    for _ in 0..3 {
+        let stage = state
+            .cases
+            .load(&case_id)
+            .await?
+            .map(|c| c.case.stage.name())
+            .ok_or(ApiError::NotFound)?;
+        if stage != StageName::Invited {
+            // Accepted, the account not made yet: a repeat of the acceptance (a double
+            // click, a retry), answered as the first. Once the account exists the invitation
+            // is spent, and accepting it again is a step out of order.
+            if stage == StageName::AwaitingAccount {
+                return Ok(Json(json!({ "case_id": case_id })));
+            }
+            return Err(ApiError::Transition(CaseError::InvalidTransition {
+                command: "AcceptInvitation",
+                stage,
+            }));
+        }
+        match state
             .cases
             .execute(&case_id, CaseCommand::AcceptInvitation, &meta)
-            .await?;
+            .await
+        {
+            Ok(_) => return Ok(Json(json!({ "case_id": case_id }))),
+            Err(CommandError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    state.issue_credentials(&case_id).await?;
-    Ok(Json(json!({ "case_id": case_id })))
+    Err(ApiError::from(CommandError::Conflict))
 }
 
 async fn decline(

@@ -92,8 +92,9 @@ fn next_step(case: &Case) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-/// The applicant's view: stage, what to do next, photo and eCoPR status.
-pub fn status_view(case_id: &str, view: &CaseViewState, today: NaiveDate) -> Value {
+/// The applicant's view: stage, what to do next, photo and eCoPR status; `made` says whether
+/// the eCoPR in force has its PDF yet.
+pub fn status_view(case_id: &str, view: &CaseViewState, today: NaiveDate, made: bool) -> Value {
     let case = &view.case;
     let photo = match &case.stage {
         Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => match &p.photo {
@@ -107,14 +108,21 @@ pub fn status_view(case_id: &str, view: &CaseViewState, today: NaiveDate) -> Val
         stage if stage.granted().is_some() => json!({"status": "accepted"}),
         _ => json!({"status": "missing"}),
     };
+    // Available only once the reactor has made the PDF (`made`), and while the download
+    // window is open: the view never promises what the download would not give.
     let ecopr = match case.stage.granted().and_then(|g| g.ecopr.as_ref()) {
         Some(e) => {
-            let download_by = crate::ecopr::download_by(e.issued_on);
+            let status = match (made, e.downloadable_on(today)) {
+                (_, false) => "expired",
+                (false, true) => "pending",
+                (true, true) => "ready",
+            };
             json!({
-                "available": crate::ecopr::download_open(e.issued_on, today),
+                "available": status == "ready",
+                "status": status,
                 "document_number": e.document_number,
                 "issued_on": e.issued_on,
-                "download_by": download_by,
+                "download_by": e.download_by(),
             })
         }
         None => json!({"available": false}),
@@ -162,7 +170,14 @@ async fn status(
     .await?
     .ok_or(ApiError::NotFound)?;
     let today = state.cases.clock().now().date_naive();
-    let mut response = Json(status_view(&case_id, &view, today)).into_response();
+    let made = match view.case.stage.granted().and_then(|g| g.ecopr.as_ref()) {
+        Some(e) => crate::ecopr::find(&state.db, &e.document_number)
+            .await
+            .map_err(crate::error::storage)?
+            .is_some(),
+        None => false,
+    };
+    let mut response = Json(status_view(&case_id, &view, today, made)).into_response();
     set_etag(response.headers_mut(), version);
     Ok(response)
 }
@@ -240,6 +255,16 @@ async fn photo(
             ApiError::Malformed(e.body_text())
         }
     })?;
+    // Ask the rules first: an upload the case cannot take is refused before anything is
+    // decoded or written to the blob store.
+    let case = state
+        .cases
+        .load(caller.case_id()?)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .case;
+    case.check_photo_upload()
+        .map_err(|e| ApiError::from(prconfirm_commands::CommandError::Rejected(e)))?;
     let processed = tokio::task::spawn_blocking(move || prconfirm_commands::photo::process(&body))
         .await
         .map_err(|_| ApiError::Internal)??;

@@ -138,10 +138,8 @@ impl Case {
                 at,
             },
             // The pre-check's flags are recorded, never judged: only the officer refuses.
-            (C::UploadPhoto { photo, quality }, Stage::Confirming(p)) => {
-                if matches!(p.photo, PhotoState::Accepted(_)) {
-                    return Err(CaseError::PhotoAlreadyAccepted);
-                }
+            (C::UploadPhoto { photo, quality }, Stage::Confirming(_)) => {
+                self.check_photo_upload()?;
                 E::PhotoUploaded {
                     photo: photo.clone(),
                     quality_flags: quality.flags.clone(),
@@ -283,6 +281,26 @@ impl Case {
             _ => return Err(refuse()),
         };
         Ok(vec![event])
+    }
+
+    /// Whether the case can take a photo now: the rule `decide` applies to `UploadPhoto`,
+    /// asked before the photo is processed and stored, so that a refused upload stores
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`CaseError::InvalidTransition`] unless the applicant is confirming (not on hold, not
+    /// closed, not yet granted); [`CaseError::PhotoAlreadyAccepted`] once a photo is accepted.
+    pub fn check_photo_upload(&self) -> Result<(), CaseError> {
+        match &self.stage {
+            Stage::Confirming(p) if matches!(p.photo, PhotoState::Accepted(_)) => {
+                Err(CaseError::PhotoAlreadyAccepted)
+            }
+            Stage::Confirming(_) => Ok(()),
+            stage => Err(CaseError::InvalidTransition {
+                command: "UploadPhoto",
+                stage: stage.name(),
+            }),
+        }
     }
 
     /// What the eCoPR still needs (2020 order: presence, address and an accepted photo).

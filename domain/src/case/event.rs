@@ -21,6 +21,8 @@ pub struct CaseFile {
     pub given_name: PersonName,
     pub family_name: PersonName,
     pub date_of_birth: DateOfBirth,
+    /// Read back under the rule in force when it was recorded.
+    #[serde(deserialize_with = "Email::deserialize_stored")]
     pub email: Email,
     pub language: Language,
 }

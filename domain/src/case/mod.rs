@@ -1,6 +1,7 @@
 //! The case aggregate: one applicant's confirmation, from invitation to the mailed PR card.
 
 mod command;
+mod deadline;
 mod decide;
 mod error;
 mod event;
@@ -10,6 +11,9 @@ mod state;
 mod tests;
 
 pub use command::{CaseCommand, CaseRequest, Ctx};
+pub use deadline::{
+    ecopr_download_by, Deadline, DeadlineKind, DeadlinePolicy, ECOPR_DOWNLOAD_DAYS,
+};
 pub use decide::MAX_LEASE_HOURS;
 pub use error::{CaseError, Requirement};
 pub use event::{upcast, CaseEvent, CaseFile, ReturnReason};

@@ -20,6 +20,9 @@ pub struct Case {
     pub claim: Option<Claim>,
     /// How many events the case has: the sequence of the last one.
     pub version: u64,
+    /// When the invitation went out (absent from snapshots taken before it was kept).
+    #[serde(default)]
+    pub invited_at: Option<DateTime<Utc>>,
 }
 
 /// An officer's lease on a case.
@@ -118,6 +121,9 @@ pub struct UploadedPhoto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Granted {
     pub granted_on: NaiveDate,
+    /// The moment of the grant (absent from snapshots taken before it was kept).
+    #[serde(default)]
+    pub granted_at: Option<DateTime<Utc>>,
     pub granted_by: ActorId,
     /// Set by `EcoprIssued`, which the same command always records right after the grant.
     pub ecopr: Option<Ecopr>,
@@ -252,10 +258,13 @@ impl Case {
             (
                 _,
                 E::Invited {
-                    file, respond_by, ..
+                    file,
+                    respond_by,
+                    at,
                 },
             ) => {
                 self.file = Some(file);
+                self.invited_at = Some(at);
                 Stage::Invited {
                     respond_by,
                     reminded: false,
@@ -354,7 +363,7 @@ impl Case {
                 }
                 stage
             }
-            (Stage::Confirming(p), E::PermanentResidenceGranted { by, on, .. }) => {
+            (Stage::Confirming(p), E::PermanentResidenceGranted { by, on, at }) => {
                 self.claim = None;
                 let photo = match p.photo {
                     PhotoState::Accepted(photo) => Some(photo.reference),
@@ -362,6 +371,7 @@ impl Case {
                 };
                 Stage::PrGranted(Granted {
                     granted_on: on,
+                    granted_at: Some(at),
                     granted_by: by,
                     ecopr: None,
                     amendment_requested: None,

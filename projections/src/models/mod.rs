@@ -26,7 +26,7 @@ pub(crate) use crate::store::Write;
 use crate::store::{self, Conn};
 
 pub use case_views::{ServiceStandards, TaskKind};
-pub use deadlines::{DeadlineKind, DeadlinePolicy};
+pub use deadlines::{Deadline, DeadlineKind, DeadlinePolicy};
 
 /// An event of the feed, decoded for the read models.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +100,15 @@ impl ReadModel {
             Self::CaseViews(_) => "case_views",
             Self::Stats => "stats",
             Self::Deadlines(_) => "deadlines",
+        }
+    }
+
+    /// The shape of the projection's tables as this code writes them (see
+    /// `projections.shape`): a change starts the projection again from the first event.
+    pub fn shape(&self) -> i64 {
+        match self {
+            Self::CaseViews(_) | Self::Stats => 1,
+            Self::Deadlines(_) => deadlines::SHAPE,
         }
     }
 
@@ -415,6 +424,30 @@ impl<F: Fold> Fill for Filler<F> {
     fn reloaded(&self) -> u64 {
         self.reloaded
     }
+}
+
+/// Decodes one feed event: `None` if it is not a case's (other aggregates are none of the
+/// read models' business).
+pub fn decode_one(e: &RawEvent) -> Option<Result<Decoded, ApplyError>> {
+    if e.aggregate_type != <Case as cqrs_es::Aggregate>::TYPE {
+        return None;
+    }
+    Some(
+        e.decode()
+            .map(|event| Decoded {
+                cursor: e.cursor,
+                case_id: e.aggregate_id.clone(),
+                sequence: e.sequence,
+                event,
+                recorded_at: e.recorded_at,
+            })
+            .map_err(|source| ApplyError::Undecodable {
+                cursor: e.cursor,
+                case_id: e.aggregate_id.clone(),
+                sequence: e.sequence,
+                source,
+            }),
+    )
 }
 
 /// Decodes feed events of cases (other aggregates are none of the read models' business).

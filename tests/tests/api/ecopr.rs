@@ -429,15 +429,30 @@ async fn an_ecopr_that_cannot_be_stored_waits_is_reported_and_is_made_once_it_ca
         r["status"] == "degraded"
     })
     .await;
-    let ecopr = &ready["reactors"]["ecopr"];
+    let ecopr = &ready["consumers"]["ecopr"];
+    assert_eq!(ecopr["kind"], "reactor", "{ready}");
     assert!(ecopr["failures"].as_u64().unwrap() >= 5, "{ready}");
-    assert!(!ecopr["error"].as_str().unwrap().is_empty(), "{ready}");
+    assert!(!ecopr["stalled"].as_str().unwrap().is_empty(), "{ready}");
+    // Nothing parked: a blob store out of reach is every document's trouble, not this one's.
+    assert_eq!(ecopr["parked"], 0, "{ready}");
     let (status, problem) = server
         .call(Method::GET, "/v1/my/case/ecopr", Some(&applicant), None)
         .await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("document_pending"))
+    );
+    // And the applicant's view does not promise it.
+    let (_, view) = server
+        .call(Method::GET, "/v1/my/case", Some(&applicant), None)
+        .await;
+    assert_eq!(
+        (
+            view["ecopr"]["available"].as_bool(),
+            view["ecopr"]["status"].as_str()
+        ),
+        (Some(false), Some("pending")),
+        "{view}"
     );
 
     // Mended, the reactor makes the document it never skipped, and the instance is ready.
@@ -449,5 +464,10 @@ async fn an_ecopr_that_cannot_be_stored_waits_is_reported_and_is_made_once_it_ca
         r["status"] == "ready"
     })
     .await;
-    assert_eq!(ready["reactors"]["ecopr"]["failures"], 0, "{ready}");
+    assert_eq!(ready["consumers"]["ecopr"]["failures"], 0, "{ready}");
+    assert_eq!(
+        ready["consumers"]["ecopr"]["stalled"],
+        Value::Null,
+        "{ready}"
+    );
 }

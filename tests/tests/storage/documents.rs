@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use prconfirm_api::ecopr::{EcoprReactor, REACTOR};
+use prconfirm_api::workers::ecopr::{EcoprReactor, REACTOR};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::photo::BlobStore;
 use prconfirm_domain::fixtures::text;
 use prconfirm_migrations::{on_db, Database};
+use prconfirm_projections::runtime::{ReactorConsumer, Round, RoundError};
 
 use crate::common::*;
 use crate::lifecycle::full_path;
@@ -49,7 +50,6 @@ fn reactor(
     blobs: BlobStore,
 ) -> EcoprReactor {
     EcoprReactor {
-        db: db.clone(),
         cases: Arc::new(service),
         accounts: Accounts::new(
             db.clone(),
@@ -60,37 +60,57 @@ fn reactor(
     }
 }
 
-/// Runs the reactor until its checkpoint is at the last event. An empty round is not the end:
-/// on PostgreSQL the feed holds events back while any older transaction of the cluster is
-/// open (other tests run beside this one).
-async fn catch_up(reactor: &EcoprReactor) {
-    let db = &reactor.db;
+/// One round of `reactor` as the runtime runs it, on a connection of its own, from the
+/// checkpoint as stored.
+async fn round(db: &Database, reactor: &EcoprReactor) -> (Result<Round, RoundError>, i64) {
+    let consumer = ReactorConsumer::new(reactor.clone(), 100);
+    let mut conn = db.dedicated().await.unwrap();
+    let mut reached = 0;
+    let outcome = loop {
+        match consumer.run_once(&mut conn.conn()).await {
+            Ok(r) => {
+                reached = r.position.map_or(reached, |p| p.cursor.position);
+                if !r.more {
+                    break Ok(r);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    (outcome, reached)
+}
+
+/// Runs the reactor until it has passed the last event. An empty round is not the end: on
+/// PostgreSQL the feed holds events back while any older transaction of the cluster is open
+/// (other tests run beside this one).
+async fn catch_up(db: &Database, reactor: &EcoprReactor) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let consumer = ReactorConsumer::new(reactor.clone(), 100);
+    let mut conn = db.dedicated().await.unwrap();
     loop {
-        reactor.run_once(100).await.unwrap();
+        let reached = consumer
+            .run_once(&mut conn.conn())
+            .await
+            .unwrap()
+            .position
+            .map(|p| p.cursor.position);
         let last = "SELECT COALESCE(MAX(position), 0) FROM events";
         let last: i64 = on_db!(db, |pool| sqlx::query_scalar(last).fetch_one(pool).await).unwrap();
-        let at = "SELECT position FROM reactor_checkpoints WHERE name = $1";
-        let at: Option<i64> = on_db!(db, |pool| sqlx::query_scalar(at)
-            .bind(REACTOR)
-            .fetch_optional(pool)
-            .await)
-        .unwrap();
-        if at == Some(last) {
+        if reached == Some(last) {
             return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "reactor stuck at {at:?} of {last}"
+            "reactor stuck at {reached:?} of {last}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 
 /// Runs the reactor until a round fails (bounded), for the same reason as [`catch_up`].
-async fn until_it_fails(reactor: &EcoprReactor) {
+async fn until_it_fails(db: &Database, reactor: &EcoprReactor) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while reactor.run_once(100).await.is_ok() {
+    while round(db, reactor).await.0.is_ok() {
         assert!(
             std::time::Instant::now() < deadline,
             "never reached the event"
@@ -115,7 +135,7 @@ async fn running_the_reactor_twice_over_the_same_events_makes_one_document_each(
     let dir = tempfile::tempdir().unwrap();
     let reactor = reactor(&db, service, BlobStore::new(dir.path()));
 
-    catch_up(&reactor).await;
+    catch_up(&db, &reactor).await;
     let first = documents(&db).await;
     assert_eq!(first.len(), 2, "{first:?}");
     let (issued, amended) = (&first[0], &first[1]);
@@ -130,9 +150,9 @@ async fn running_the_reactor_twice_over_the_same_events_makes_one_document_each(
 
     // As after a crash before the checkpoint was kept: the same events again, twice.
     rewind(&db).await;
-    catch_up(&reactor).await;
+    catch_up(&db, &reactor).await;
     rewind(&db).await;
-    catch_up(&reactor).await;
+    catch_up(&db, &reactor).await;
     assert_eq!(
         documents(&db).await,
         first,
@@ -153,18 +173,15 @@ async fn an_event_the_reactor_cannot_finish_is_retried_not_skipped(db: Database)
     let blocked = dir.path().join("not-a-directory");
     std::fs::write(&blocked, b"").unwrap();
     let broken = reactor(&db, service, BlobStore::new(&blocked));
-    until_it_fails(&broken).await;
-    assert!(
-        broken.run_once(100).await.is_err(),
-        "stuck at the same event"
-    );
+    until_it_fails(&db, &broken).await;
+    let (again, stopped) = round(&db, &broken).await;
+    assert!(again.is_err(), "stuck at the same event");
     assert!(documents(&db).await.is_empty());
-    let sql = "SELECT position FROM reactor_checkpoints WHERE name = $1";
-    let stopped: i64 = on_db!(&db, |pool| sqlx::query_scalar(sql)
-        .bind(REACTOR)
-        .fetch_one(pool)
-        .await)
-    .unwrap();
+    // Nothing parked either: a blob store out of reach is every document's trouble.
+    let parked = prconfirm_projections::runtime::parked::list(&db, Some(REACTOR))
+        .await
+        .unwrap();
+    assert!(parked.is_empty(), "{parked:?}");
     let sql = "SELECT min(position) FROM events WHERE event_type = 'EcoprIssued'";
     let issued: i64 = on_db!(&db, |pool| sqlx::query_scalar(sql).fetch_one(pool).await).unwrap();
     assert!(
@@ -177,6 +194,6 @@ async fn an_event_the_reactor_cannot_finish_is_retried_not_skipped(db: Database)
         blobs: BlobStore::new(dir.path().join("blobs")),
         ..broken
     };
-    catch_up(&fixed).await;
+    catch_up(&db, &fixed).await;
     assert_eq!(documents(&db).await.len(), 2);
 }

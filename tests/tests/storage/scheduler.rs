@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use prconfirm_api::scheduler::{Issued, Scheduler};
+use prconfirm_api::workers::clock::{Issued, Scheduler};
 use prconfirm_commands::CaseService;
 use prconfirm_domain::case::{CaseCommand, StageName};
 use prconfirm_domain::values::ActorId;
 use prconfirm_migrations::Database;
-use prconfirm_projections::mail;
+use prconfirm_projections::mail::MailComposer;
 use prconfirm_projections::models::DeadlineKind;
+use prconfirm_projections::runtime::ReactorConsumer;
 
 use crate::common::*;
 use crate::on_both_backends;
@@ -41,7 +42,13 @@ async fn stage(service: &CaseService, id: &str) -> StageName {
 
 /// A restart: a new scheduler, remembering nothing.
 fn restarted(service: &Arc<CaseService>) -> Scheduler {
-    Scheduler::new(service.clone())
+    Scheduler::new(service.clone(), std::time::Duration::from_secs(1))
+}
+
+/// One round of `scheduler`, on a connection of its own.
+async fn tick(db: &Database, scheduler: &Scheduler) -> Vec<Issued> {
+    let mut conn = db.dedicated().await.unwrap();
+    scheduler.tick(&mut conn.conn()).await.unwrap()
 }
 
 async fn each_deadline_issues_its_command_once_even_across_a_restart(db: Database) {
@@ -101,37 +108,33 @@ async fn each_deadline_issues_its_command_once_even_across_a_restart(db: Databas
         .unwrap();
     catch_up(&db).await;
 
-    let mut scheduler = Scheduler::new(service.clone());
-    assert_eq!(
-        scheduler.tick().await.unwrap(),
-        vec![],
-        "nothing is due yet"
-    );
+    let scheduler = restarted(&service);
+    assert_eq!(tick(&db, &scheduler).await, vec![], "nothing is due yet");
 
     // Past the claim's lease: it expires, once, whatever else runs.
     clock.advance(Duration::hours(2));
-    let first = scheduler.tick().await.unwrap();
+    let first = tick(&db, &scheduler).await;
     assert_eq!(
         kinds(&first),
         vec![(granted.clone(), DeadlineKind::ExpireClaim)]
     );
     // The view has not seen the expiry yet: neither this scheduler nor a restarted one acts
     // on the deadline again (the store refuses the old version).
-    assert_eq!(scheduler.tick().await.unwrap(), vec![]);
-    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    assert_eq!(tick(&db, &scheduler).await, vec![]);
+    assert_eq!(tick(&db, &restarted(&service)).await, vec![]);
     catch_up(&db).await;
-    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    assert_eq!(tick(&db, &restarted(&service)).await, vec![]);
     assert_eq!(events_named(&service, &granted, "ClaimExpired").await, 1);
 
     // PR granted: the card is ordered a day later (the default policy).
     service.grant(&granted, &officer).await.unwrap();
     catch_up(&db).await;
-    assert_eq!(scheduler.tick().await.unwrap(), vec![]);
+    assert_eq!(tick(&db, &scheduler).await, vec![]);
 
     // 23 days on: the unanswered invitation's reminder, the unused password's expiry and the
     // card order, each once.
     clock.advance(Duration::days(23));
-    let due = scheduler.tick().await.unwrap();
+    let due = tick(&db, &scheduler).await;
     let mut expected = vec![
         (silent.clone(), DeadlineKind::RemindInvitation),
         (idle.clone(), DeadlineKind::ExpireTemporaryPassword),
@@ -139,22 +142,22 @@ async fn each_deadline_issues_its_command_once_even_across_a_restart(db: Databas
     ];
     expected.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
     assert_eq!(kinds(&due), expected);
-    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    assert_eq!(tick(&db, &restarted(&service)).await, vec![]);
     catch_up(&db).await;
-    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    assert_eq!(tick(&db, &restarted(&service)).await, vec![]);
     assert_eq!(stage(&service, &idle).await, StageName::AwaitingAccount);
     assert_eq!(stage(&service, &granted).await, StageName::CardOrdered);
     assert_eq!(stage(&service, &silent).await, StageName::Invited);
 
     // Past the answer date: the invitation expires and the case is referred.
     clock.advance(Duration::days(7) + Duration::seconds(1));
-    let expired = restarted(&service).tick().await.unwrap();
+    let expired = tick(&db, &restarted(&service)).await;
     assert_eq!(
         kinds(&expired),
         vec![(silent.clone(), DeadlineKind::ExpireInvitation)]
     );
     catch_up(&db).await;
-    assert_eq!(restarted(&service).tick().await.unwrap(), vec![]);
+    assert_eq!(tick(&db, &restarted(&service)).await, vec![]);
     assert_eq!(stage(&service, &silent).await, StageName::Referred);
     for (id, name) in [
         (&silent, "InvitationReminded"),
@@ -171,7 +174,9 @@ async fn each_deadline_issues_its_command_once_even_across_a_restart(db: Databas
 
     // The applicant hears of the reminder and of the expiry, once each, by e-mail, in the
     // case's language (French in the fixture).
-    while mail::compose_pending(&db, 100).await.unwrap() > 0 {}
+    let composer = ReactorConsumer::new(MailComposer, 100);
+    let mut conn = db.dedicated().await.unwrap();
+    while composer.run_once(&mut conn.conn()).await.unwrap().more {}
     let sql = "SELECT subject, body FROM mail_outbox WHERE id LIKE $1 ORDER BY id";
     let pattern = format!("{silent}-%");
     let notices: Vec<(String, String)> = match &db {
