@@ -499,21 +499,33 @@ fn check_deadlines(case: &Case) -> Result<(), TestCaseError> {
         order_card_after: Duration::zero(),
     };
     for policy in [DeadlinePolicy::default(), tight] {
-        for Deadline { kind, due_at } in case.deadlines(&policy) {
-            let ctx = Ctx {
-                now: due_at,
-                actor: ActorId::parse("system").unwrap(),
-                expected_version: Some(case.version),
-            };
-            let decided = case.decide(&kind.command(), &ctx);
-            prop_assert!(
-                decided.is_ok(),
-                "deadline {:?} due {} refused: {:?} in {:?}",
-                kind,
-                due_at,
-                decided,
-                case.stage
-            );
+        for Deadline {
+            kind,
+            due_at,
+            until,
+        } in case.deadlines(&policy)
+        {
+            // From the moment it is due to the last before its window closes (a week after
+            // if it never does).
+            let last = until.map_or(due_at + Duration::days(7), |u| u - Duration::milliseconds(1));
+            prop_assert!(last >= due_at, "{:?}: an empty window", kind);
+            for now in [due_at, last] {
+                let ctx = Ctx {
+                    now,
+                    actor: ActorId::parse("system").unwrap(),
+                    expected_version: Some(case.version),
+                };
+                let decided = case.decide(&kind.command(), &ctx);
+                prop_assert!(
+                    decided.is_ok(),
+                    "deadline {:?} due {} refused at {}: {:?} in {:?}",
+                    kind,
+                    due_at,
+                    now,
+                    decided,
+                    case.stage
+                );
+            }
             let i = DeadlineKind::ALL.iter().position(|k| *k == kind).unwrap();
             DEADLINES[i].fetch_add(1, Ordering::Relaxed);
         }

@@ -396,9 +396,9 @@ pub fn deadline_key(case_id: &str, kind: crate::models::DeadlineKind, version: u
     format!("{case_id}#{}@{version}", kind.as_str())
 }
 
-/// Deadlines due at `now`, oldest first, at most `limit`, leaving out those `consumer` has
-/// parked (refused by the rules, or waiting for another try): a round never reads the same
-/// refused rows again.
+/// Deadlines due at `now` (and whose window, if they have one, is still open), oldest first,
+/// at most `limit`, leaving out those `consumer` has parked (refused by the rules, or waiting
+/// for another try): a round never reads the same refused rows again.
 ///
 /// # Errors
 /// [`ReadError`].
@@ -409,7 +409,8 @@ pub async fn due_deadlines(
     consumer: &str,
 ) -> Result<Vec<DueDeadline>, ReadError> {
     let sql = "SELECT d.case_id, d.kind, d.due_at, d.seq FROM deadlines d \
-               WHERE d.due_at <= $1 AND NOT EXISTS (SELECT 1 FROM consumer_parked p \
+               WHERE d.due_at <= $1 AND (d.until_at IS NULL OR d.until_at > $1) \
+               AND NOT EXISTS (SELECT 1 FROM consumer_parked p \
                    WHERE p.consumer = $3 \
                    AND p.item = d.case_id || '#' || d.kind || '@' || CAST(d.seq AS TEXT) \
                    AND (p.refused OR p.next_attempt_at > $1)) \

@@ -103,19 +103,27 @@ impl DeadlineKind {
     }
 }
 
-/// A deadline pending on a case: its command is due from `due_at`.
+/// A deadline pending on a case: its command is due from `due_at` and, if `until` is set,
+/// only before `until` (a reminder is of no use once the answer date has passed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline {
     pub kind: DeadlineKind,
     pub due_at: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl Case {
     /// The deadlines pending on the case as it stands, under `policy`, each with the time
-    /// from which the rules accept its command.
+    /// from which (and, for some, until which) the rules accept its command.
     pub fn deadlines(&self, policy: &DeadlinePolicy) -> Vec<Deadline> {
         let mut due = Vec::new();
-        let mut push = |kind, due_at| due.push(Deadline { kind, due_at });
+        let mut push = |kind, due_at, until| {
+            due.push(Deadline {
+                kind,
+                due_at,
+                until,
+            });
+        };
         match &self.stage {
             Stage::Invited {
                 respond_by,
@@ -124,16 +132,17 @@ impl Case {
                 let remind_at = *respond_by - policy.remind_before;
                 let long_enough = self.invited_at.is_none_or(|t| remind_at > t);
                 if !reminded && long_enough {
-                    push(DeadlineKind::RemindInvitation, remind_at);
+                    push(DeadlineKind::RemindInvitation, remind_at, Some(*respond_by));
                 }
                 // An invitation expires only once its answer date is past.
                 push(
                     DeadlineKind::ExpireInvitation,
                     *respond_by + Duration::milliseconds(1),
+                    None,
                 );
             }
             Stage::AwaitingPasswordChange { expires_at } => {
-                push(DeadlineKind::ExpireTemporaryPassword, *expires_at);
+                push(DeadlineKind::ExpireTemporaryPassword, *expires_at, None);
             }
             Stage::PrGranted(g) => {
                 // Cases granted before the time of the grant was kept fall back to the day's
@@ -144,12 +153,13 @@ impl Case {
                 push(
                     DeadlineKind::OrderPrCard,
                     granted_at + policy.order_card_after,
+                    None,
                 );
             }
             _ => {}
         }
         if let (true, Some(claim)) = (self.stage.is_open(), &self.claim) {
-            push(DeadlineKind::ExpireClaim, claim.until);
+            push(DeadlineKind::ExpireClaim, claim.until, None);
         }
         due
     }

@@ -33,6 +33,7 @@ pub(super) const TABLES: &[Table] = &[
                 case_id TEXT   NOT NULL,
                 kind    TEXT   NOT NULL,
                 due_at  BIGINT NOT NULL,
+                until_at BIGINT,
                 seq     BIGINT NOT NULL,
                 PRIMARY KEY (case_id, kind)
             )",
@@ -47,6 +48,7 @@ const DEADLINES: Shape = Shape {
         ("case_id", Kind::Text),
         ("kind", Kind::Text),
         ("due_at", Kind::Int),
+        ("until_at", Kind::Int),
         ("seq", Kind::Int),
     ],
     key_len: 2,
@@ -76,11 +78,17 @@ impl Fold for Deadlines {
         let deadlines_table = format!("deadlines_g{generation}");
         let mut deadline_rows = Vec::new();
         for &(case_id, seq, case) in states {
-            for Deadline { kind, due_at } in case.deadlines(&self.0) {
+            for Deadline {
+                kind,
+                due_at,
+                until,
+            } in case.deadlines(&self.0)
+            {
                 deadline_rows.push(vec![
                     Value::from(case_id),
                     Value::from(kind.as_str()),
                     Value::from(due_at.timestamp_millis()),
+                    Value::from(until.map(|u| u.timestamp_millis())),
                     Value::from(seq),
                 ]);
             }

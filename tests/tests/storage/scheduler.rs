@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use futures::StreamExt;
 use prconfirm_api::workers::clock::{Issued, Scheduler};
 use prconfirm_commands::CaseService;
 use prconfirm_domain::case::{CaseCommand, StageName};
 use prconfirm_domain::values::ActorId;
-use prconfirm_migrations::Database;
+use prconfirm_migrations::{on_db, Database};
 use prconfirm_projections::mail::MailComposer;
 use prconfirm_projections::models::DeadlineKind;
 use prconfirm_projections::runtime::ReactorConsumer;
@@ -18,7 +19,10 @@ use crate::common::*;
 use crate::on_both_backends;
 use crate::projections::catch_up;
 
-on_both_backends!(each_deadline_issues_its_command_once_even_across_a_restart,);
+on_both_backends!(
+    each_deadline_issues_its_command_once_even_across_a_restart,
+    cases_granted_while_claimed_still_get_their_cards_and_nothing_stops_the_clock,
+);
 
 fn kinds(issued: &[Issued]) -> Vec<(String, DeadlineKind)> {
     let mut k: Vec<_> = issued.iter().map(|i| (i.case_id.clone(), i.kind)).collect();
@@ -201,4 +205,177 @@ async fn each_deadline_issues_its_command_once_even_across_a_restart(db: Databas
         "Répondez avant le {} (UTC)",
         respond_by().format("%Y-%m-%d")
     )));
+}
+
+/// Claims the case as `officer.roy` for two hours, readies it and grants PR while the lease
+/// runs.
+async fn claimed_and_granted(service: &CaseService, n: usize) -> String {
+    let id = invite(service, "E000000002", &format!("22{n:06}")).await.case_id;
+    let me = applicant(&format!("a-{n:06}"));
+    let officer = officer("officer.roy");
+    let steps = [
+        (CaseCommand::AcceptInvitation, system()),
+        (
+            CaseCommand::CreateAccount {
+                username: ActorId::parse(&format!("a-{n:06}")).unwrap(),
+                temporary_password_expires_at: start() + Duration::hours(72),
+            },
+            system(),
+        ),
+        (CaseCommand::ChangePassword, me.clone()),
+        (CaseCommand::DeclarePresence { in_canada: true }, me.clone()),
+        (
+            CaseCommand::ConfirmAddress {
+                residential: address(),
+                mailing: None,
+            },
+            me.clone(),
+        ),
+        (
+            CaseCommand::UploadPhoto {
+                photo: photo(1),
+                quality: good_quality(),
+            },
+            me.clone(),
+        ),
+        (
+            CaseCommand::Claim {
+                until: start() + Duration::hours(2),
+            },
+            officer.clone(),
+        ),
+        (CaseCommand::AcceptPhoto, officer.clone()),
+    ];
+    for (command, meta) in steps {
+        service.execute(&id, command, &meta).await.unwrap();
+    }
+    service.grant(&id, &officer).await.unwrap();
+    id
+}
+
+/// Ticks the clock's scheduler and the projections until a tick issues nothing; answers
+/// everything it issued.
+async fn run_clock(db: &Database, scheduler: &Scheduler) -> Vec<Issued> {
+    let mut all = Vec::new();
+    for _ in 0..50 {
+        catch_up(db).await;
+        let issued = tick(db, scheduler).await;
+        if issued.is_empty() {
+            return all;
+        }
+        all.extend(issued);
+    }
+    panic!("the clock never settled: {} issued", all.len());
+}
+
+async fn parked_of_the_clock(db: &Database) -> Vec<prconfirm_projections::runtime::parked::Parked> {
+    prconfirm_projections::runtime::parked::list(db, Some("clock"))
+        .await
+        .unwrap()
+}
+
+/// The issue's report: a claim that a grant ended left an "expire claim" deadline the rules
+/// refuse; once 200 of those were due, the scheduler's round of the 200 oldest found nothing
+/// it could do and no card was ordered, no invitation expired again. The deadlines now come
+/// from the domain (a granted case has no claim, so no such deadline), and a deadline the
+/// rules refuse anyway is parked and never read again.
+async fn cases_granted_while_claimed_still_get_their_cards_and_nothing_stops_the_clock(
+    db: Database,
+) {
+    let (service, clock) = service(&db, 0);
+    let service = Arc::new(service);
+    let granted: Vec<String> = futures::stream::iter(0..250)
+        .map(|n| {
+            let service = service.clone();
+            async move { claimed_and_granted(&service, n).await }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let silent = invite(&service, "E000000003", "3300000001").await.case_id;
+    catch_up(&db).await;
+    let claims = "SELECT COUNT(*) FROM deadlines WHERE kind = 'expire_claim'";
+    let claims: i64 = on_db!(&db, |pool| sqlx::query_scalar(claims).fetch_one(pool).await).unwrap();
+    assert_eq!(claims, 0, "the grants ended the claims and their deadlines");
+
+    // Past every lease, past the card orders, past the invitation's answer date.
+    clock.advance(Duration::days(30) + Duration::hours(1));
+    let scheduler = restarted(&service);
+    let issued = run_clock(&db, &scheduler).await;
+    let ordered = issued
+        .iter()
+        .filter(|i| i.kind == DeadlineKind::OrderPrCard)
+        .count();
+    assert_eq!(ordered, 250, "every granted case has its card ordered");
+    for id in &granted {
+        assert_eq!(stage(&service, id).await, StageName::CardOrdered);
+    }
+    assert_eq!(stage(&service, &silent).await, StageName::Referred);
+    assert!(parked_of_the_clock(&db).await.is_empty(), "nothing refused");
+
+    // A deadline the rules refuse, however it came to be in the view (here: put there by
+    // hand, one per case, all due before anything else): it is parked, never read again,
+    // and does not hold up a deadline behind it.
+    let live: i64 = on_db!(&db, |pool| sqlx::query_scalar(
+        "SELECT live_generation FROM projections WHERE name = 'deadlines'"
+    )
+    .fetch_one(pool)
+    .await)
+    .unwrap();
+    let insert = format!(
+        "INSERT INTO deadlines_g{live} (case_id, kind, due_at, seq) VALUES ($1, 'expire_claim', $2, $3)"
+    );
+    for id in &granted {
+        let version = service.version(id).await.unwrap().unwrap();
+        let due = (start() + Duration::hours(2)).timestamp_millis();
+        on_db!(&db, |pool| sqlx::query(&insert)
+            .bind(id)
+            .bind(due)
+            .bind(i64::try_from(version).unwrap())
+            .execute(pool)
+            .await
+            .map(drop))
+        .unwrap();
+    }
+    let late = service
+        .invite(
+            file("E000000003", "3300000002", "Ana"),
+            service.clock().now() + Duration::days(1),
+            &officer("officer.a"),
+        )
+        .await
+        .unwrap()
+        .case_id;
+    catch_up(&db).await;
+    clock.advance(Duration::days(2));
+    // The first round reads 200 of them and parks them; the next, the last 50, and the
+    // invitation behind them expires.
+    let first = tick(&db, &scheduler).await;
+    assert_eq!(first, vec![], "a round of refusals");
+    assert_eq!(parked_of_the_clock(&db).await.len(), 200);
+    let second = tick(&db, &scheduler).await;
+    assert_eq!(
+        kinds(&second),
+        vec![(late.clone(), DeadlineKind::ExpireInvitation)],
+        "the invitation behind them expires"
+    );
+    let parked = parked_of_the_clock(&db).await;
+    assert_eq!(parked.len(), 250, "each refused deadline parked once");
+    assert!(parked.iter().all(|p| p.refused), "{parked:?}");
+    // The next rounds read none of them again.
+    let mut conn = db.dedicated().await.unwrap();
+    let due = prconfirm_projections::reads::due_deadlines(
+        &mut conn.conn(),
+        service.clock().now(),
+        200,
+        "clock",
+    )
+    .await
+    .unwrap();
+    assert!(
+        due.iter().all(|d| d.kind != DeadlineKind::ExpireClaim),
+        "refused rows read again: {}",
+        due.len()
+    );
+    assert_eq!(tick(&db, &scheduler).await, vec![]);
 }
