@@ -507,7 +507,9 @@ fn check_deadlines(case: &Case) -> Result<(), TestCaseError> {
         {
             // From the moment it is due to the last before its window closes (a week after
             // if it never does).
-            let last = until.map_or(due_at + Duration::days(7), |u| u - Duration::milliseconds(1));
+            let last = until.map_or(due_at + Duration::days(7), |u| {
+                u - Duration::milliseconds(1)
+            });
             prop_assert!(last >= due_at, "{:?}: an empty window", kind);
             for now in [due_at, last] {
                 let ctx = Ctx {

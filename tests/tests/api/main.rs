@@ -53,6 +53,7 @@ macro_rules! on_both_backends_db {
 mod audit;
 mod ecopr;
 mod operations;
+mod reactions;
 mod smtp;
 
 on_both_backends!(

@@ -337,13 +337,51 @@ impl TestServer {
 
     /// Stops this server and starts a new one on the same database and data directory.
     pub async fn restart(&mut self) {
+        let args = self.args.clone();
+        self.restart_with(&args).await;
+    }
+
+    /// Drops this server's task (its background work ends where it stands, as in a crash of
+    /// the process) and starts a new one on the same storage with other settings.
+    pub async fn restart_with(&mut self, args: &[String]) {
         let Running::Task(task) = &self.running else {
             panic!("restart runs the server in this process");
         };
         task.abort();
+        self.args = args.to_vec();
         let (base, task) = Self::spawn(self.db.clone(), self._dir.path(), &self.args).await;
         self.base = base;
         self.running = Running::Task(task);
+    }
+
+    /// Runs the real binary's command line (`prconfirm ARGS`) on this server's storage, as an
+    /// operator would; answers its standard output.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("PRCONFIRM_DATA_DIR", self._dir.path())
+            .env("PRCONFIRM_LOG", "warn");
+        match &self.db {
+            Database::Postgres(pool) => {
+                let name: String = sqlx::query_scalar("SELECT current_database()")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                let server = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+                command.env("DATABASE_URL", with_database(&server, &name));
+            }
+            Database::Sqlite(_) => {
+                command.env_remove("DATABASE_URL");
+            }
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "prconfirm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// Uploads a photo with an `Idempotency-Key`; also answers the `Idempotent-Replayed` header.

@@ -210,7 +210,9 @@ async fn each_deadline_issues_its_command_once_even_across_a_restart(db: Databas
 /// Claims the case as `officer.roy` for two hours, readies it and grants PR while the lease
 /// runs.
 async fn claimed_and_granted(service: &CaseService, n: usize) -> String {
-    let id = invite(service, "E000000002", &format!("22{n:06}")).await.case_id;
+    let id = invite(service, "E000000002", &format!("22{n:06}"))
+        .await
+        .case_id;
     let me = applicant(&format!("a-{n:06}"));
     let officer = officer("officer.roy");
     let steps = [
