@@ -216,10 +216,45 @@ mod tests {
         assert_eq!(place("odd"), ("odd", 0));
     }
 
+    /// The rule the API applies to addresses (`Email::parse`) takes nothing the message
+    /// builder cannot write: random addresses from a mix of allowed and troublesome
+    /// characters, and every one the rule accepts builds.
+    #[test]
+    fn every_address_the_portal_accepts_is_one_the_builder_writes() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let local = "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~.\\-éßøΩ中\" ,()<>@\\[\\]:;]{1,24}";
+        let domain =
+            "[a-zA-Z0-9\\-]{1,12}(\\.[a-zA-Z0-9\\-]{1,12}){0,2}\\.(ca|Com|org|xn--p1ai|c0m|x)";
+        let accepted = std::cell::Cell::new(0_u32);
+        let mut runner = TestRunner::new(Config {
+            cases: 5_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&(local, domain), |(local, domain)| {
+                let raw = format!("{local}@{domain}");
+                if let Ok(email) = prconfirm_domain::values::Email::parse(&raw) {
+                    accepted.set(accepted.get() + 1);
+                    let built = build("c-1", email.as_str(), "s", "b".into());
+                    prop_assert!(built.is_ok(), "{raw}: {built:?}");
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            accepted.get() > 500,
+            "only {} addresses accepted",
+            accepted.get()
+        );
+    }
+
     #[test]
     fn an_address_the_builder_cannot_write_is_a_reason_not_a_panic() {
-        let err = build("c-1", "not an address", "s", "b".into());
-        assert!(err.is_err());
+        for bad in ["not an address", "\"a,b\"@[192.0.2.1]"] {
+            assert!(build("c-1", bad, "s", "b".into()).is_err(), "{bad}");
+        }
         assert!(build("c-1", "ana@example.ca", "s", "b".into()).is_ok());
     }
 }

@@ -8,4 +8,5 @@ mod documents;
 mod lifecycle;
 mod log;
 mod projections;
+mod reactions;
 mod scheduler;

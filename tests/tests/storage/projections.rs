@@ -22,6 +22,7 @@ on_both_backends!(
     the_funnel_counts_each_case_once_in_its_stage,
     an_event_that_cannot_be_applied_stops_the_projection_there,
     a_failed_rebuild_leaves_the_live_views_and_the_next_one_clears_its_tables,
+    a_projection_of_an_older_shape_is_built_again_from_the_first_event,
 );
 
 pub(crate) fn models() -> Vec<ReadModel> {
@@ -529,4 +530,51 @@ async fn a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool: sqlx::
     runner::rebuild(&db, &[ReadModel::Stats], RebuildSettings::default(), |_| {})
         .await
         .unwrap();
+}
+
+/// An upgrade that changes what a projection keeps (here: `deadlines`, whose per-case state
+/// went from its own fold to the domain's `Case`): the tables of the older shape cannot be
+/// read by the new code, so the runtime gives the projection a fresh generation when it
+/// first takes it, and the live runner fills it from the first event.
+async fn a_projection_of_an_older_shape_is_built_again_from_the_first_event(db: Database) {
+    let (service, _clock) = service(&db, 0);
+    office_day(&service).await;
+    catch_up(&db).await;
+    let expected = dump(&db, "deadlines", "case_id, kind").await;
+    assert!(!expected.is_empty());
+    // As a database written by the release before: shape 1, and state rows it cannot read.
+    let sql = "SELECT live_generation FROM projections WHERE name = 'deadlines'";
+    let live: i64 =
+        prconfirm_migrations::on_db!(&db, |pool| sqlx::query_scalar(sql).fetch_one(pool).await)
+            .unwrap();
+    for statement in [
+        "UPDATE projections SET shape = 1 WHERE name = 'deadlines'".to_owned(),
+        format!("UPDATE deadline_clock_g{live} SET state = '{{\"stage\": \"invited\"}}'"),
+    ] {
+        prconfirm_migrations::on_db!(&db, |pool| sqlx::query(&statement)
+            .execute(pool)
+            .await
+            .map(drop))
+        .unwrap();
+    }
+
+    let model = models()
+        .into_iter()
+        .find(|m| m.name() == "deadlines")
+        .unwrap();
+    let generation = with_conn!(&db, |conn| runner::ensure(conn, &model).await.unwrap());
+    assert_eq!(generation, live + 1, "a fresh generation");
+    let statuses = runner::status(&db).await.unwrap();
+    let deadlines: Vec<_> = statuses.iter().filter(|s| s.name == "deadlines").collect();
+    assert_eq!(
+        deadlines.len(),
+        1,
+        "the old generation is gone: {deadlines:?}"
+    );
+    assert_eq!(deadlines[0].events_applied, 0);
+    catch_up(&db).await;
+    assert_eq!(dump(&db, "deadlines", "case_id, kind").await, expected);
+    // Registered now with the shape its code writes: a second start changes nothing.
+    let again = with_conn!(&db, |conn| runner::ensure(conn, &model).await.unwrap());
+    assert_eq!(again, generation);
 }
