@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -116,8 +116,11 @@ fn session(
     shared: Arc<Shared>,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // Each reply leaves in one segment: written piecemeal to a Nagle socket, a reply waits
+    // out the client's delayed ACK (40 ms) several times per message.
+    stream.set_nodelay(true)?;
     let remote: IpAddr = stream.peer_addr()?.ip();
-    let mut writer = stream.try_clone()?;
+    let mut writer = BufWriter::new(stream.try_clone()?);
     let mut reader = BufReader::new(stream);
     let mut session = builder.build(
         remote,
@@ -127,6 +130,7 @@ fn session(
         },
     );
     session.greeting().write_to(&mut writer)?;
+    writer.flush()?;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -138,7 +142,7 @@ fn session(
             Action::Reply => response.write_to(&mut writer)?,
             Action::Close => {
                 response.write_to(&mut writer)?;
-                return Ok(());
+                return writer.flush();
             }
             Action::NoReply => {}
             Action::UpgradeTls => return Ok(()),

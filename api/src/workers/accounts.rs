@@ -142,6 +142,11 @@ impl Reactor for AccountsReactor {
         matches!(event, CaseEvent::InvitationAccepted { .. })
     }
 
+    /// Argon2 hashing of the temporary passwords spreads over the cores, a case each.
+    fn concurrency(&self) -> usize {
+        prconfirm_projections::runtime::cores()
+    }
+
     async fn prepare(&self, item: &Item) -> Result<Option<NewAccount>, ItemError> {
         let history = self
             .cases

@@ -148,6 +148,11 @@ impl Reactor for EcoprReactor {
         )
     }
 
+    /// Rendering PDFs spreads over the cores, a case each.
+    fn concurrency(&self) -> usize {
+        prconfirm_projections::runtime::cores()
+    }
+
     async fn prepare(&self, item: &Item) -> Result<Option<Made>, ItemError> {
         let (document_number, replaces, issued_on, by) = match &item.event {
             CaseEvent::EcoprIssued {

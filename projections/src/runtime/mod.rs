@@ -36,7 +36,7 @@ use serde::Serialize;
 use sqlx::postgres::PgListener;
 
 pub use health::{Health, Signals};
-pub use reactor::{Item, ItemError, Reactor, ReactorConsumer};
+pub use reactor::{cores, Item, ItemError, Reactor, ReactorConsumer};
 
 use crate::feed::FeedCursor;
 use crate::store::Conn;

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use futures::{stream, StreamExt, TryStreamExt};
 use prconfirm_domain::case::CaseEvent;
 use prconfirm_migrations::on_conn;
 
@@ -38,6 +39,11 @@ use crate::store::Conn;
 
 /// How long a checkpoint moved past unwanted events only may stay unwritten.
 pub const LAZY_CHECKPOINT: Duration = Duration::from_secs(1);
+
+/// The machine's cores: the [`Reactor::concurrency`] of reactors whose preparing is CPU work.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
 
 /// Parked cases tried again per round.
 const RETRIES_PER_ROUND: i64 = 20;
@@ -104,6 +110,13 @@ pub trait Reactor: Send + Sync + 'static {
     /// [`ItemError`]: parks the item, or stops the round for an outage.
     async fn prepare(&self, item: &Item) -> Result<Option<Self::Work>, ItemError>;
 
+    /// How many cases' items [`Reactor::prepare`] may work on at once (each case's items
+    /// still one after another, in order). One unless preparing is slow work that spreads
+    /// over cores (hashing, rendering).
+    fn concurrency(&self) -> usize {
+        1
+    }
+
     /// Keeps `work` inside the runtime's transaction, which also moves the checkpoint.
     ///
     /// # Errors
@@ -166,7 +179,7 @@ impl<R: Reactor> ReactorConsumer<R> {
         conn: &mut Conn<'_>,
         (from, to): (FeedCursor, FeedCursor),
         works: Vec<(Item, R::Work)>,
-        mut parks: Vec<(String, (String, i64), Why)>,
+        mut parks: Vec<Park>,
     ) -> Result<bool, RoundError> {
         conn.execute(conn.begin_write()).await?;
         let result = async {
@@ -338,24 +351,28 @@ impl<R: Reactor> Consumer for ReactorConsumer<R> {
         } else {
             parked::cases(conn, name).await?
         };
-        let mut works = Vec::new();
+        let mut candidates = Vec::new();
         let mut parks = Vec::new();
         let mut reached = from;
         let mut passed = 0;
-        let mut outage = None;
         for event in &raw {
             if let Some(decoded) = decode_one(event) {
-                let step = self
-                    .take(decoded, event, &mut parked_cases, &mut works, &mut parks)
-                    .await;
-                if let Err(e) = step {
-                    outage = Some(e);
-                    break;
-                }
+                self.sort(
+                    decoded,
+                    event,
+                    &mut parked_cases,
+                    &mut candidates,
+                    &mut parks,
+                );
             }
             reached = event.cursor;
             passed += 1;
         }
+        let (works, prepared_parks) = self
+            .prepare_all(candidates)
+            .await
+            .map_err(RoundError::Failed)?;
+        parks.extend(prepared_parks);
         if reached != from {
             let lazy = works.is_empty() && parks.is_empty();
             let since = ahead.map_or_else(Instant::now, |(_, t)| t);
@@ -390,9 +407,6 @@ impl<R: Reactor> Consumer for ReactorConsumer<R> {
                 };
             }
         }
-        if let Some(e) = outage {
-            return Err(RoundError::Failed(e));
-        }
         let retried = self.retry_due(conn).await?;
         Ok(Round {
             passed: passed + retried,
@@ -418,17 +432,20 @@ impl<R: Reactor> Consumer for ReactorConsumer<R> {
     }
 }
 
+/// An item on its way to be recorded or parked.
+type Park = (String, (String, i64), Why);
+
 impl<R: Reactor> ReactorConsumer<R> {
-    /// Takes one decoded event of the round: skipped, parked behind its case, prepared, or
-    /// parked for its failure. `Err` only for an outage (the round stops before it).
-    async fn take(
+    /// Sorts one decoded event of the round: skipped, parked (unreadable, or behind its
+    /// parked case), or a candidate for [`Reactor::prepare`].
+    fn sort(
         &self,
         decoded: Result<Item, crate::models::ApplyError>,
         event: &RawEvent,
         parked_cases: &mut HashSet<String>,
-        works: &mut Vec<(Item, R::Work)>,
-        parks: &mut Vec<(String, (String, i64), Why)>,
-    ) -> Result<(), String> {
+        candidates: &mut Vec<Item>,
+        parks: &mut Vec<Park>,
+    ) {
         let item = match decoded {
             Ok(item) => item,
             Err(e) => {
@@ -439,31 +456,84 @@ impl<R: Reactor> ReactorConsumer<R> {
                     Why::Refused(format!("cannot be read: {e}")),
                 ));
                 parked_cases.insert(event.aggregate_id.clone());
-                return Ok(());
+                return;
             }
         };
         if !self.reactor.wants(&item.event) {
-            return Ok(());
+            return;
         }
-        let key = key(&item.case_id, item.sequence);
         if parked_cases.contains(&item.case_id) {
+            let key = key(&item.case_id, item.sequence);
             let place = (item.case_id.clone(), item.sequence);
             parks.push((key, place, Why::Behind(format!("case {}", item.case_id))));
-            return Ok(());
+            return;
         }
-        match self.reactor.prepare(&item).await {
-            Ok(Some(work)) => works.push((item, work)),
-            Ok(None) => {}
-            Err(ItemError::Outage(e)) => return Err(e),
-            Err(e) => {
-                tracing::warn!(reactor = self.reactor.name(), item = %key, error = %e,
-                    "item parked");
-                parked_cases.insert(item.case_id.clone());
-                let place = (item.case_id.clone(), item.sequence);
-                parks.push((key, place, e.why()));
+        candidates.push(item);
+    }
+
+    /// Prepares the round's candidates, up to [`Reactor::concurrency`] cases at once and each
+    /// case's items in order; answers the work to record and the items to park, in feed
+    /// order. `Err` for an outage: nothing of the round is recorded (preparing bears
+    /// repeating).
+    async fn prepare_all(
+        &self,
+        candidates: Vec<Item>,
+    ) -> Result<(Vec<(Item, R::Work)>, Vec<Park>), String> {
+        let mut cases: Vec<Vec<(usize, Item)>> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = Default::default();
+        for (at, item) in candidates.into_iter().enumerate() {
+            let slot = *index.entry(item.case_id.clone()).or_insert_with(|| {
+                cases.push(Vec::new());
+                cases.len() - 1
+            });
+            cases[slot].push((at, item));
+        }
+        let outcomes: Vec<Vec<(usize, Result<Option<(Item, R::Work)>, Park>)>> =
+            stream::iter(cases.into_iter().map(|items| self.prepare_case(items)))
+                .buffer_unordered(self.reactor.concurrency().max(1))
+                .try_collect()
+                .await?;
+        let mut outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
+        outcomes.sort_unstable_by_key(|(at, _)| *at);
+        let mut works = Vec::new();
+        let mut parks = Vec::new();
+        for (_, outcome) in outcomes {
+            match outcome {
+                Ok(Some(work)) => works.push(work),
+                Ok(None) => {}
+                Err(park) => parks.push(park),
             }
         }
-        Ok(())
+        Ok((works, parks))
+    }
+
+    /// One case's candidates, in order: once one fails, the rest park behind it.
+    async fn prepare_case(
+        &self,
+        items: Vec<(usize, Item)>,
+    ) -> Result<Vec<(usize, Result<Option<(Item, R::Work)>, Park>)>, String> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut failed = false;
+        for (at, item) in items {
+            let key = key(&item.case_id, item.sequence);
+            let place = (item.case_id.clone(), item.sequence);
+            if failed {
+                let why = Why::Behind(format!("case {}", item.case_id));
+                out.push((at, Err((key, place, why))));
+                continue;
+            }
+            match self.reactor.prepare(&item).await {
+                Ok(work) => out.push((at, Ok(work.map(|w| (item, w))))),
+                Err(ItemError::Outage(e)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(reactor = self.reactor.name(), item = %key, error = %e,
+                        "item parked");
+                    failed = true;
+                    out.push((at, Err((key, place, e.why()))));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -23,6 +24,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     a_failing_case_is_parked_and_the_others_go_on_in_order,
+    cases_are_prepared_side_by_side_and_each_case_in_order,
     an_account_recorded_but_not_written_is_written_by_the_next_round,
 );
 
@@ -32,6 +34,15 @@ on_both_backends!(
 struct Probe {
     failing: Arc<Mutex<HashSet<String>>>,
     refusing: Arc<Mutex<HashSet<String>>>,
+    /// Cases prepared at once ([`Reactor::concurrency`]; 0: the default).
+    concurrency: usize,
+    /// How long each preparation takes.
+    delay: std::time::Duration,
+    /// Preparations under way, and the most seen at once.
+    in_flight: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+    /// The order in which preparations began.
+    began: Arc<Mutex<Vec<(String, i64)>>>,
 }
 
 #[async_trait]
@@ -46,7 +57,23 @@ impl Reactor for Probe {
         true
     }
 
+    fn concurrency(&self) -> usize {
+        if self.concurrency == 0 {
+            1
+        } else {
+            self.concurrency
+        }
+    }
+
     async fn prepare(&self, item: &Item) -> Result<Option<()>, ItemError> {
+        self.began
+            .lock()
+            .unwrap()
+            .push((item.case_id.clone(), item.sequence));
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         if self.failing.lock().unwrap().contains(&item.case_id) {
             return Err(ItemError::Failed("not now".into()));
         }
@@ -93,12 +120,77 @@ async fn run_to_end<R: Reactor>(db: &Database, consumer: &ReactorConsumer<R>) {
     }
 }
 
+/// A slow reactor allowed four cases at once: the cases' preparations overlap (never more
+/// than four), each case's events are still prepared and recorded in their order, and a
+/// failing case parks behind its own failure only.
+async fn cases_are_prepared_side_by_side_and_each_case_in_order(db: Database) {
+    probe_table(&db).await;
+    let (service, _clock) = service(&db, 0);
+    let mut cases = Vec::new();
+    for k in 0..8 {
+        let id = invite(
+            &service,
+            "E000000001",
+            &format!("{:010}", 1_300_000_000 + k),
+        )
+        .await
+        .case_id;
+        service
+            .execute(&id, CaseCommand::RemindInvitation, &system())
+            .await
+            .unwrap();
+        service
+            .execute(&id, CaseCommand::AcceptInvitation, &system())
+            .await
+            .unwrap();
+        cases.push(id);
+    }
+    let probe = Probe {
+        concurrency: 4,
+        delay: std::time::Duration::from_millis(30),
+        ..Probe::default()
+    };
+    probe.failing.lock().unwrap().insert(cases[3].clone());
+    let consumer = ReactorConsumer::new(probe.clone(), 100);
+    run_to_end(&db, &consumer).await;
+
+    let most = probe.most.load(Ordering::SeqCst);
+    assert!((2..=4).contains(&most), "{most} preparations at once");
+    let seen = seen(&db).await;
+    assert_eq!(seen.len(), 7 * 3, "{seen:?}");
+    for (k, case) in cases.iter().enumerate() {
+        let own: Vec<i64> = seen
+            .iter()
+            .filter(|(c, _)| c == case)
+            .map(|(_, s)| *s)
+            .collect();
+        let began: Vec<i64> = probe
+            .began
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| c == case)
+            .map(|(_, s)| *s)
+            .collect();
+        if k == 3 {
+            // Prepared once, failed: the two after it park behind it unprepared.
+            assert!(own.is_empty(), "{own:?}");
+            assert_eq!(began, vec![1]);
+        } else {
+            assert_eq!(own, vec![1, 2, 3], "case {k}");
+            assert_eq!(began, vec![1, 2, 3], "case {k}");
+        }
+    }
+    let parked: Vec<i64> = parked_probe(&db).await.iter().map(|p| p.sequence).collect();
+    assert_eq!(parked, vec![1, 2, 3]);
+}
+
 async fn parked_probe(db: &Database) -> Vec<Parked> {
     parked::list(db, Some("probe")).await.unwrap()
 }
 
-async fn a_failing_case_is_parked_and_the_others_go_on_in_order(db: Database) {
-    let create = match &db {
+async fn probe_table(db: &Database) {
+    let create = match db {
         Database::Postgres(_) => {
             "CREATE TABLE probe_seen (n BIGSERIAL PRIMARY KEY, case_id TEXT, sequence BIGINT)"
         }
@@ -106,11 +198,11 @@ async fn a_failing_case_is_parked_and_the_others_go_on_in_order(db: Database) {
             "CREATE TABLE probe_seen (n INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT, sequence INTEGER)"
         }
     };
-    on_db!(&db, |pool| sqlx::query(create)
-        .execute(pool)
-        .await
-        .map(drop))
-    .unwrap();
+    on_db!(db, |pool| sqlx::query(create).execute(pool).await.map(drop)).unwrap();
+}
+
+async fn a_failing_case_is_parked_and_the_others_go_on_in_order(db: Database) {
+    probe_table(&db).await;
     let (service, _clock) = service(&db, 0);
     let stuck = invite(&service, "E000000001", "1200000001").await.case_id;
     let fine = invite(&service, "E000000001", "1200000002").await.case_id;
