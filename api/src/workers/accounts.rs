@@ -147,6 +147,10 @@ impl Reactor for AccountsReactor {
         prconfirm_projections::runtime::cores()
     }
 
+    fn items_per_round(&self) -> usize {
+        2 * prconfirm_projections::runtime::cores()
+    }
+
     async fn prepare(&self, item: &Item) -> Result<Option<NewAccount>, ItemError> {
         let history = self
             .cases

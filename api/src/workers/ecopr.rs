@@ -153,6 +153,10 @@ impl Reactor for EcoprReactor {
         prconfirm_projections::runtime::cores()
     }
 
+    fn items_per_round(&self) -> usize {
+        2 * prconfirm_projections::runtime::cores()
+    }
+
     async fn prepare(&self, item: &Item) -> Result<Option<Made>, ItemError> {
         let (document_number, replaces, issued_on, by) = match &item.event {
             CaseEvent::EcoprIssued {

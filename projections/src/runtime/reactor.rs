@@ -117,6 +117,13 @@ pub trait Reactor: Send + Sync + 'static {
         1
     }
 
+    /// The most items one round prepares before it records them: a slow reactor records
+    /// (and so hands on: an e-mail, a document) a few at a time rather than all of a burst
+    /// at its end.
+    fn items_per_round(&self) -> usize {
+        usize::MAX
+    }
+
     /// Keeps `work` inside the runtime's transaction, which also moves the checkpoint.
     ///
     /// # Errors
@@ -345,7 +352,7 @@ impl<R: Reactor> Consumer for ReactorConsumer<R> {
         let ahead = self.cursors().ahead;
         let from = ahead.map_or(stored, |(c, _)| c);
         let raw = read_raw_on(conn, from, self.batch).await?;
-        let full = raw.len() >= self.batch as usize;
+        let mut full = raw.len() >= self.batch as usize;
         let mut parked_cases = if raw.is_empty() {
             HashSet::new()
         } else {
@@ -367,6 +374,10 @@ impl<R: Reactor> Consumer for ReactorConsumer<R> {
             }
             reached = event.cursor;
             passed += 1;
+            if candidates.len() >= self.reactor.items_per_round() {
+                full = true;
+                break;
+            }
         }
         let (works, prepared_parks) = self
             .prepare_all(candidates)
