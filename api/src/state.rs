@@ -12,7 +12,7 @@ use prconfirm_migrations::Database;
 use prconfirm_projections::mail::{self, SecretKind};
 use prconfirm_projections::runtime::Signals;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Tunables the routes need.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ impl AppState {
 
 fn mail_error(e: mail::MailError) -> ApiError {
     match e {
-        mail::MailError::Storage(cause) => crate::error::storage(cause),
+        mail::MailError::Storage(cause) => crate::http::error::storage(cause),
         other => {
             tracing::error!(error = %other, "mail");
             ApiError::Internal

@@ -6,11 +6,13 @@
 //! ([`record_read`]); if the record cannot be written, the read is refused with 503. Nothing
 //! here writes to the event log: a read leaves the case's stream and version as they were.
 
+use crate::http::access::{Resource, AUDITOR};
 use axum::extract::{MatchedPath, Path, RawPathParams, Request, State};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use prconfirm_commands::audit::read::{self, EventFilter};
 use prconfirm_commands::audit::reads::{self, ReadRecord};
@@ -20,10 +22,10 @@ use prconfirm_domain::values::ActorId;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::QueryParams;
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::request::correlation_id;
+use crate::http::error::ApiError;
+use crate::http::request::correlation_id;
+use crate::http::Caller;
+use crate::http::QueryParams;
 use crate::state::AppState;
 
 /// Events or reads per page when the caller does not say.
@@ -31,14 +33,33 @@ pub const DEFAULT_LIMIT: u32 = 100;
 /// The most events or reads one page holds.
 pub const MAX_LIMIT: u32 = 1000;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/cases/{id}/events", get(case_events))
-        .route("/v1/audit/cases/{id}/state", get(case_state))
-        .route("/v1/audit/events", get(events))
-        .route("/v1/audit/reads", get(recorded_reads))
-        .route("/v1/audit/verification", post(verification))
-        .route_layer(middleware::from_fn_with_state(state, record_read))
+/// Auditors: read-only, and every call recorded in `audit_reads`.
+pub fn resource() -> Resource {
+    Resource::new()
+        .route(
+            "/v1/audit/cases/{id}/events",
+            get(case_events),
+            &[(Method::GET, AUDITOR)],
+        )
+        .route(
+            "/v1/audit/cases/{id}/state",
+            get(case_state),
+            &[(Method::GET, AUDITOR)],
+        )
+        .route("/v1/audit/events", get(events), &[(Method::GET, AUDITOR)])
+        .route(
+            "/v1/audit/reads",
+            get(recorded_reads),
+            &[(Method::GET, AUDITOR)],
+        )
+        .route(
+            "/v1/audit/verification",
+            post(verification),
+            &[(Method::POST, AUDITOR)],
+        )
+        .wrapped(|routes, state| {
+            routes.route_layer(middleware::from_fn_with_state(state.clone(), record_read))
+        })
 }
 
 /// Records the read about to happen (who, which route, which case, which query, the request's

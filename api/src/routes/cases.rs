@@ -1,10 +1,12 @@
 //! Officers' commands and reads on cases.
 
+use crate::http::access::{Access, Resource, OFFICER};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use prconfirm_domain::case::{CaseCommand, CaseFile, ReturnReason, Stage};
 use prconfirm_domain::values::{
@@ -13,26 +15,49 @@ use prconfirm_domain::values::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{command_answer, if_match, set_etag, JsonBody};
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::extract::{if_match, set_etag};
+use crate::http::Caller;
+use crate::http::{answer, JsonBody};
 use crate::state::AppState;
 
 /// How long a claim lasts.
 const CLAIM_LEASE: Duration = Duration::minutes(60);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/cases", post(invite).get(super::views::search))
-        .route("/v1/cases/{id}", get(case))
-        .route("/v1/cases/{id}/claim", post(claim).delete(release))
-        .route("/v1/cases/{id}/photo", get(photo))
-        .route("/v1/cases/{id}/photo-review", post(photo_review))
-        .route("/v1/cases/{id}/approval", post(approval))
-        .route("/v1/cases/{id}/ecopr-amendment", post(ecopr_amendment))
-        .route("/v1/cases/{id}/referral", post(referral))
-        .route("/v1/cases/{id}/withdrawal", post(withdrawal))
-        .route("/v1/cases/{id}/pr-card-mailing", post(pr_card_mailing))
+/// Officers' cases: invite, search, read, and each step an officer takes.
+pub fn resource() -> Resource {
+    const POST: &[(Method, Access)] = &[(Method::POST, OFFICER)];
+    Resource::new()
+        .route(
+            "/v1/cases",
+            post(invite).get(super::views::search),
+            &[(Method::POST, OFFICER), (Method::GET, OFFICER)],
+        )
+        .route("/v1/cases/{id}", get(case), &[(Method::GET, OFFICER)])
+        .route(
+            "/v1/cases/{id}/claim",
+            post(claim).delete(release),
+            &[(Method::POST, OFFICER), (Method::DELETE, OFFICER)],
+        )
+        .route(
+            "/v1/cases/{id}/photo",
+            get(photo),
+            &[(Method::GET, OFFICER)],
+        )
+        .route("/v1/cases/{id}/photo-review", post(photo_review), POST)
+        .route("/v1/cases/{id}/approval", post(approval), POST)
+        .route(
+            "/v1/cases/{id}/ecopr-amendment",
+            post(ecopr_amendment),
+            POST,
+        )
+        .route("/v1/cases/{id}/referral", post(referral), POST)
+        .route("/v1/cases/{id}/withdrawal", post(withdrawal), POST)
+        .route(
+            "/v1/cases/{id}/pr-card-mailing",
+            post(pr_card_mailing),
+            POST,
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,9 +102,7 @@ async fn invite(
             &caller.meta()?,
         )
         .await?;
-    let mut response = command_answer(&committed, json!({ "case_id": committed.case_id }));
-    *response.status_mut() = StatusCode::CREATED;
-    Ok(response)
+    Ok(answer(&committed))
 }
 
 async fn case(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -102,8 +125,8 @@ async fn run(
     headers: &HeaderMap,
     command: CaseCommand,
 ) -> Result<Response, ApiError> {
-    let committed = super::execute(state, caller, id, headers, command).await?;
-    Ok(command_answer(&committed, json!({})))
+    let committed = crate::http::execute(state, caller, id, headers, command).await?;
+    Ok(answer(&committed))
 }
 
 async fn claim(
@@ -200,11 +223,7 @@ async fn approval(
     let mut meta = caller.meta()?;
     meta.expected_version = if_match(&headers)?;
     let committed = state.cases.grant(&id, &meta).await?;
-    let document_number = super::document_number(&committed.events);
-    Ok(command_answer(
-        &committed,
-        json!({ "document_number": document_number }),
-    ))
+    Ok(answer(&committed))
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,11 +244,7 @@ async fn ecopr_amendment(
     let mut meta = caller.meta()?;
     meta.expected_version = if_match(&headers)?;
     let committed = state.cases.amend_ecopr(&id, body.correction, &meta).await?;
-    let document_number = super::document_number(&committed.events);
-    Ok(command_answer(
-        &committed,
-        json!({ "document_number": document_number }),
-    ))
+    Ok(answer(&committed))
 }
 
 #[derive(Debug, Deserialize)]

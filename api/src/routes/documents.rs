@@ -1,28 +1,32 @@
 //! eCoPR documents: the applicant's download, and the public check that a document is
 //! genuine. The documents themselves are made by the reactor in [`crate::ecopr`].
 
+use crate::http::access::{Access, Resource};
+use axum::http::Method;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use prconfirm_commands::ecopr::VerificationCode;
 use prconfirm_domain::values::{DocumentNumber, Sha256Hex};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::QueryParams;
-use crate::auth::Caller;
-use crate::ecopr;
-use crate::error::{storage, ApiError};
+use crate::documents as ecopr;
+use crate::http::error::{storage, ApiError};
+use crate::http::Caller;
+use crate::http::QueryParams;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
+/// Anyone holding a document checks it; wrong codes are throttled.
+pub fn resource() -> Resource {
+    Resource::new().route(
         "/v1/documents/{document_number}/verification",
         get(verification),
+        &[(Method::GET, Access::Anyone)],
     )
 }
 

@@ -1,6 +1,8 @@
 //! `/healthz` (the process is alive; touches nothing) and `/readyz` (the database answers
 //! within one second).
 
+use crate::http::access::{Access, Resource};
+use axum::http::Method;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use prconfirm_projections::runtime::parked;
@@ -20,12 +22,13 @@ use crate::state::AppState;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi_json))
+pub fn resource() -> Resource {
+    const ANYONE: &[(Method, Access)] = &[(Method::GET, Access::Anyone)];
+    Resource::new()
+        .route("/healthz", get(healthz), ANYONE)
+        .route("/readyz", get(readyz), ANYONE)
+        .route("/metrics", get(metrics), ANYONE)
+        .route("/openapi.json", get(openapi_json), ANYONE)
 }
 
 /// The OpenAPI 3.1 document of this API.

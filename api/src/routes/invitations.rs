@@ -2,22 +2,26 @@
 //! and the credentials e-mailed by the `accounts` reactor) or decline (the case goes to an
 //! in-person landing).
 
+use crate::http::access::{Access, Resource};
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use prconfirm_commands::{Actor, ActorRole, CommandError, RequestMeta};
 use prconfirm_domain::case::{CaseCommand, CaseError, StageName};
 use prconfirm_domain::values::ActorId;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-use crate::request::meta_for;
+use crate::http::error::ApiError;
+use crate::http::request::meta_for;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/invitations/{code}/acceptance", post(accept))
-        .route("/v1/invitations/{code}/decline", post(decline))
+/// The invitation's code is the credential: no session.
+pub fn resource() -> Resource {
+    const ANYONE: &[(Method, Access)] = &[(Method::POST, Access::Anyone)];
+    Resource::new()
+        .route("/v1/invitations/{code}/acceptance", post(accept), ANYONE)
+        .route("/v1/invitations/{code}/decline", post(decline), ANYONE)
 }
 
 fn invitee() -> Result<RequestMeta, ApiError> {

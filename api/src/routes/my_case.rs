@@ -1,12 +1,14 @@
 //! The applicant's own case. The case comes from the session, never from the URL.
 
+use crate::http::access::{Resource, APPLICANT};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::NaiveDate;
 use prconfirm_domain::case::{Case, CaseCommand, PhotoState, Stage};
 use prconfirm_domain::values::{Address, MailingAddress, Text, PHOTO_MAX_BYTES};
@@ -14,22 +16,41 @@ use prconfirm_projections::models::case_views::CaseViewState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{command_answer, if_match, photo_quality, set_etag, JsonBody};
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::extract::{if_match, set_etag};
+use crate::http::Caller;
+use crate::http::{answer, JsonBody};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/my/case", get(status))
-        .route("/v1/my/case/presence", put(presence))
-        .route("/v1/my/case/address", put(address))
+/// The applicant's own case, taken from the session, never from the URL.
+pub fn resource() -> Resource {
+    Resource::new()
+        .route("/v1/my/case", get(status), &[(Method::GET, APPLICANT)])
+        .route(
+            "/v1/my/case/presence",
+            put(presence),
+            &[(Method::PUT, APPLICANT)],
+        )
+        .route(
+            "/v1/my/case/address",
+            put(address),
+            &[(Method::PUT, APPLICANT)],
+        )
         .route(
             "/v1/my/case/photo",
             put(photo).layer(DefaultBodyLimit::max(PHOTO_MAX_BYTES as usize + 1)),
+            &[(Method::PUT, APPLICANT)],
         )
-        .route("/v1/my/case/amendment-request", post(amendment_request))
-        .route("/v1/my/case/ecopr", get(super::documents::download))
+        .route(
+            "/v1/my/case/amendment-request",
+            post(amendment_request),
+            &[(Method::POST, APPLICANT)],
+        )
+        .route(
+            "/v1/my/case/ecopr",
+            get(super::documents::download),
+            &[(Method::GET, APPLICANT)],
+        )
 }
 
 /// What the applicant does next, as a code and in plain words (English, French).
@@ -153,27 +174,28 @@ pub struct MinVersion {
 async fn status(
     State(state): State<AppState>,
     caller: Caller,
-    super::QueryParams(q): super::QueryParams<MinVersion>,
+    crate::http::QueryParams(q): crate::http::QueryParams<MinVersion>,
 ) -> Result<Response, ApiError> {
     let case_id = caller.case_id()?.to_owned();
     let db = state.db.clone();
     let id = case_id.clone();
-    let (version, view) = super::read_at_least(&state, &case_id, q.min_version, move || {
-        let db = db.clone();
-        let id = id.clone();
-        async move {
-            Ok(prconfirm_projections::reads::case_status(&db, &id)
-                .await?
-                .map(|(seq, view)| (seq.unsigned_abs(), view)))
-        }
-    })
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    let (version, view) =
+        crate::http::read::read_at_least(&state, &case_id, q.min_version, move || {
+            let db = db.clone();
+            let id = id.clone();
+            async move {
+                Ok(prconfirm_projections::reads::case_status(&db, &id)
+                    .await?
+                    .map(|(seq, view)| (seq.unsigned_abs(), view)))
+            }
+        })
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let today = state.cases.clock().now().date_naive();
     let made = match view.case.stage.granted().and_then(|g| g.ecopr.as_ref()) {
-        Some(e) => crate::ecopr::find(&state.db, &e.document_number)
+        Some(e) => crate::documents::find(&state.db, &e.document_number)
             .await
-            .map_err(crate::error::storage)?
+            .map_err(crate::http::error::storage)?
             .is_some(),
         None => false,
     };
@@ -188,8 +210,9 @@ async fn run(
     headers: &HeaderMap,
     command: CaseCommand,
 ) -> Result<Response, ApiError> {
-    let committed = super::execute(state, caller, caller.case_id()?, headers, command).await?;
-    Ok(command_answer(&committed, json!({})))
+    let committed =
+        crate::http::execute(state, caller, caller.case_id()?, headers, command).await?;
+    Ok(answer(&committed))
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,8 +308,7 @@ async fn photo(
         .cases
         .execute(caller.case_id()?, command, &meta)
         .await?;
-    let quality = photo_quality(&committed.events);
-    Ok(command_answer(&committed, json!({ "quality": quality })))
+    Ok(answer(&committed))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,26 +1,40 @@
 //! Signing in and out, and changing one's password.
 
+use crate::http::access::{Access, Resource};
+use axum::http::Method;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use prconfirm_commands::accounts::PASSWORD_MAX_BYTES;
 use prconfirm_domain::case::{CaseCommand, StageName};
 use serde::{Deserialize, Serialize};
 
-use super::JsonBody;
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::Caller;
+use crate::http::JsonBody;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sessions", post(sign_in))
-        .route("/v1/sessions/current", delete(sign_out))
-        .route("/v1/me/password", put(change_password))
+pub fn resource() -> Resource {
+    Resource::new()
+        .route(
+            "/v1/sessions",
+            post(sign_in),
+            &[(Method::POST, Access::Anyone)],
+        )
+        .route(
+            "/v1/sessions/current",
+            delete(sign_out),
+            &[(Method::DELETE, Access::SignedIn)],
+        )
+        .route(
+            "/v1/me/password",
+            put(change_password),
+            &[(Method::PUT, Access::SignedIn)],
+        )
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,32 +1,36 @@
 //! Reads served from the projections: the officers' queue and case search, the analysts'
 //! figures (JSON, or CSV with `Accept: text/csv`).
 
+use crate::http::access::{Access, Resource, ANALYST, OFFICER};
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use prconfirm_projections::models::TaskKind;
 use prconfirm_projections::reads::{self, CaseSearch, ClaimFilter, QueueQuery};
 use serde::{Deserialize, Serialize};
 
-use super::QueryParams;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::QueryParams;
 use crate::state::AppState;
 
 /// Default and largest page sizes.
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/queue", get(queue))
-        .route("/v1/stats/funnel", get(funnel))
-        .route("/v1/stats/durations", get(durations))
-        .route("/v1/stats/photo-returns", get(photo_returns))
-        .route("/v1/stats/daily", get(daily))
-        .route("/v1/stats/officers", get(officers))
+/// Served from the projections: the officers' queue and the analysts' figures.
+pub fn resource() -> Resource {
+    const ANALYSTS: &[(Method, Access)] = &[(Method::GET, ANALYST)];
+    Resource::new()
+        .route("/v1/queue", get(queue), &[(Method::GET, OFFICER)])
+        .route("/v1/stats/funnel", get(funnel), ANALYSTS)
+        .route("/v1/stats/durations", get(durations), ANALYSTS)
+        .route("/v1/stats/photo-returns", get(photo_returns), ANALYSTS)
+        .route("/v1/stats/daily", get(daily), ANALYSTS)
+        .route("/v1/stats/officers", get(officers), ANALYSTS)
 }
 
 fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
@@ -132,7 +136,7 @@ async fn queue(
     if let (Some(min), Some(case_id)) = (p.min_version, &p.case_id) {
         let db = state.db.clone();
         let id = case_id.clone();
-        super::read_at_least(&state, case_id, Some(min), move || {
+        crate::http::read::read_at_least(&state, case_id, Some(min), move || {
             let db = db.clone();
             let id = id.clone();
             async move {

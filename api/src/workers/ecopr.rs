@@ -31,7 +31,7 @@ use prconfirm_projections::runtime::{Item, ItemError, Reactor};
 use prconfirm_projections::store::Conn;
 use sha2::{Digest, Sha256};
 
-use crate::ecopr::find;
+use crate::documents::find;
 
 /// The reactor's name: its checkpoint, lease and parked items.
 pub const REACTOR: &str = "ecopr";

@@ -23,17 +23,7 @@ use prconfirm_projections::runtime::{ReactorConsumer, Runtime};
 use crate::settings::Settings;
 use crate::state::AppState;
 
-/// Every consumer there is, by name, in the order the runtime starts them.
-pub const ALL: [&str; 8] = [
-    "case_views",
-    "stats",
-    "deadlines",
-    "mail",
-    "mail_delivery",
-    "ecopr",
-    "accounts",
-    "clock",
-];
+pub use crate::settings::CONSUMERS as ALL;
 
 /// The runtime with the consumers `settings` asks this instance to run.
 pub fn runtime(settings: &Settings, state: &AppState, outlet: Outlet) -> Runtime {

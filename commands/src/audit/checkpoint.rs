@@ -14,7 +14,7 @@ use sqlx::Row;
 use super::canonical::{write_decimal, write_str};
 use super::chain::{root_step, ChainHash};
 use super::keys::AuditKey;
-use super::{rows, AuditError, Cursor};
+use super::{hashes, AuditError, Cursor};
 
 /// What the signed statement says it is; changes only with a new statement format.
 pub const STATEMENT_TYPE: &str = "prconfirm.audit.checkpoint.v1";
@@ -138,7 +138,7 @@ pub async fn take_checkpoint(
     };
     let start = count;
     loop {
-        let page = rows::hashes_after(db, cursor, PAGE).await?;
+        let page = hashes::hashes_after(db, cursor, PAGE).await?;
         if page.is_empty() {
             break;
         }

@@ -18,6 +18,7 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
+mod hashes;
 pub mod keys;
 pub mod read;
 pub mod reads;

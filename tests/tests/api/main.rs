@@ -280,7 +280,8 @@ async fn officers_analysts_and_applicants_read_the_views_they_wrote(server: Test
 }
 
 async fn every_documented_route_answers_each_role_as_the_access_table_says(server: TestServer) {
-    use prconfirm_api::auth::{access, Access};
+    use prconfirm_api::http::access::Access;
+    let access = prconfirm_api::routes::access();
     use prconfirm_commands::ActorRole;
     let officer = server.officer("officer.a").await;
     let auditor = server.staff("auditor.a", "auditor").await;
@@ -295,7 +296,8 @@ async fn every_documented_route_answers_each_role_as_the_access_table_says(serve
         }
     }
     // The document and the table name the same routes.
-    let table: std::collections::HashSet<(String, String)> = prconfirm_api::auth::ACCESS
+    let table: std::collections::HashSet<(String, String)> = access
+        .rows()
         .iter()
         .map(|(m, p, _)| (m.to_string(), (*p).to_owned()))
         .collect();
@@ -322,7 +324,7 @@ async fn every_documented_route_answers_each_role_as_the_access_table_says(serve
         let path = template
             .replace("{id}", &case_id)
             .replace("{code}", "no-such-code");
-        let rule = access(method, template).unwrap();
+        let rule = access.access(method, template).unwrap();
         for (role, token) in callers {
             let body = (*method != Method::GET).then(|| json!({}));
             let (status, answer) = server.call(method.clone(), &path, token, body).await;

@@ -12,7 +12,7 @@ use prconfirm_domain::case::CaseError;
 use prconfirm_domain::values::ValueError;
 use serde_json::json;
 
-use crate::request::correlation_id;
+use crate::http::request::correlation_id;
 
 /// Seconds a client should wait after a 503.
 const RETRY_AFTER_SECS: u64 = 3;
@@ -306,7 +306,7 @@ impl From<JsonRejection> for ApiError {
                 Self::UnsupportedMediaType("send Content-Type: application/json".into())
             }
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::TooLarge(crate::routes::JSON_LIMIT)
+                Self::TooLarge(super::limits::JSON_LIMIT)
             }
             other => Self::Malformed(other.body_text()),
         }

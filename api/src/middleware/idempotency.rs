@@ -5,29 +5,20 @@
 //! with another request is 422. Keys are per signed-in caller.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prconfirm_domain::values::PHOTO_MAX_BYTES;
 use prconfirm_migrations::on_db;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Caller;
-use crate::error::{storage, ApiError};
-use crate::routes::{command_answer, document_number, photo_quality};
+use crate::http::error::{storage, ApiError};
+use crate::http::{answer, Caller, IdempotencyKey};
 use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-
-/// The key and request fingerprint a command carries into its event metadata.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey {
-    pub key: String,
-    pub request_hash: String,
-}
 
 fn valid_key(key: &str) -> bool {
     (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
@@ -60,11 +51,6 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
             detail: "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
         })?
         .to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, PHOTO_MAX_BYTES as usize + 1)
         .await
@@ -96,7 +82,7 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
                 detail: "this Idempotency-Key was used for a different request".into(),
             });
         }
-        return replay(state, &route, &case_id, &causation_id).await;
+        return replay(state, &case_id, &causation_id).await;
     }
     let mut request = Request::from_parts(parts, Body::from(bytes));
     request
@@ -106,12 +92,7 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
 }
 
 /// The first answer again, rebuilt from the events the first request committed.
-async fn replay(
-    state: &AppState,
-    route: &str,
-    case_id: &str,
-    causation_id: &str,
-) -> Result<Response, ApiError> {
+async fn replay(state: &AppState, case_id: &str, causation_id: &str) -> Result<Response, ApiError> {
     let history = state.cases.history(case_id).await?;
     let mine: Vec<_> = history
         .iter()
@@ -126,18 +107,7 @@ async fn replay(
         version,
         events: mine.iter().map(|e| e.payload.clone()).collect(),
     };
-    let extra = match route {
-        "/v1/cases" => json!({ "case_id": case_id }),
-        "/v1/cases/{id}/approval" | "/v1/cases/{id}/ecopr-amendment" => {
-            json!({ "document_number": document_number(&committed.events) })
-        }
-        "/v1/my/case/photo" => json!({ "quality": photo_quality(&committed.events) }),
-        _ => json!({}),
-    };
-    let mut response = command_answer(&committed, extra);
-    if route == "/v1/cases" {
-        *response.status_mut() = StatusCode::CREATED;
-    }
+    let mut response = answer(&committed);
     response
         .headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("true"));

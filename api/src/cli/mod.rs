@@ -9,9 +9,13 @@ use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::{ActorRole, SystemClock};
 use prconfirm_domain::values::{ActorId, PersonName};
 
-use crate::audit::{self, AuditCommand};
-use crate::consumers_cli::{self, ConsumersCommand};
-use crate::projections_cli::{self, ProjectionsCommand};
+pub mod audit;
+pub mod consumers;
+pub mod projections;
+
+use self::audit::AuditCommand;
+use self::consumers::ConsumersCommand;
+use self::projections::ProjectionsCommand;
 use crate::settings::{LogFormat, Settings};
 use crate::startup;
 
@@ -160,8 +164,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(command) => audit::run(&cli.settings, command).await,
-        Command::Projections(command) => projections_cli::run(&cli.settings, command).await,
-        Command::Consumers(command) => consumers_cli::run(&cli.settings, command).await,
+        Command::Projections(command) => projections::run(&cli.settings, command).await,
+        Command::Consumers(command) => consumers::run(&cli.settings, command).await,
         Command::Generate {
             cases,
             seed,
@@ -175,7 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 interleave,
                 now: chrono::Utc::now(),
             };
-            projections_cli::generate(&cli.settings, plan).await
+            projections::generate(&cli.settings, plan).await
         }
     }
 }

@@ -1,0 +1,65 @@
+//! Extractors whose rejections are API errors, and the version headers (`If-Match`, `ETag`).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+pub use super::limits::JSON_LIMIT;
+
+/// A JSON body whose rejections are API errors (400, 413, 415, 422).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state)
+            .await
+            .map_err(|e: JsonRejection| ApiError::from(e))?;
+        Ok(Self(value))
+    }
+}
+
+/// Query parameters whose rejections are API errors (422 naming the parameter).
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::Invalid {
+                    code: "invalid_query",
+                    detail: e.body_text(),
+                })?;
+        Ok(Self(value))
+    }
+}
+
+pub fn set_etag(headers: &mut HeaderMap, version: u64) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+}
+
+/// The version an `If-Match: "N"` header names, if any.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::PreconditionFailed("If-Match must be a version like \"3\"".into()))
+}
