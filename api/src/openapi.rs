@@ -616,18 +616,31 @@ impl Modify for CommonErrors {
                 .build()
         };
         let common: &[(&str, &str, bool)] = &[
-            ("400", "malformed body", false),
+            (
+                "400",
+                "malformed body; a NUL byte (%00) in the path or query; a path that is not UTF-8",
+                false,
+            ),
             ("401", "no live session", true),
             ("403", "role not allowed, or temporary password", true),
             ("404", "no such resource", false),
-            ("405", "method not allowed", false),
+            (
+                "405",
+                "method not served on this path; Allow lists those that are",
+                false,
+            ),
             ("409", "not ready for this step, or a lost race", false),
             ("412", "If-Match names an old version", false),
-            ("413", "body too large", false),
+            (
+                "413",
+                "body too large (refused from Content-Length before it is read)",
+                false,
+            ),
             ("415", "wrong content type", false),
             ("422", "a value out of the rules", false),
             ("429", "too many attempts", false),
             ("500", "internal error (nothing internal shown)", false),
+            ("501", "a method no HTTP standard defines", false),
             ("503", "storage briefly unavailable; Retry-After", false),
         ];
         for item in openapi.paths.paths.values_mut() {

@@ -127,6 +127,16 @@ pub async fn serve_on(
             .into_iter()
             .collect(),
     );
+    // The views exist before the first request reads them: on a first start the read
+    // models' tables are created here, not later by their consumers.
+    {
+        let mut owned = db.dedicated().await.context("opening a connection")?;
+        for model in settings.read_models() {
+            prconfirm_projections::runner::ensure(&mut owned.conn(), &model)
+                .await
+                .with_context(|| format!("registering the projection {}", model.name()))?;
+        }
+    }
     let state = state(settings, db)?;
     routes::prometheus();
     background

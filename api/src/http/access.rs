@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 use axum::Router;
@@ -50,7 +51,33 @@ impl AccessTable {
     pub fn rows(&self) -> &[Route] {
         &self.0
     }
+
+    /// The methods `path` is served with, as an `Allow` header says them (HEAD wherever GET
+    /// is, OPTIONS everywhere); empty if no route has that template.
+    pub fn allow(&self, path: &str) -> Vec<&'static str> {
+        let mut methods: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter(|(_, p, _)| *p == path)
+            .filter_map(|(m, _, _)| STANDARD.iter().find(|s| **s == m.as_str()).copied())
+            .collect();
+        if methods.is_empty() {
+            return methods;
+        }
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
+        methods.push("OPTIONS");
+        methods.sort_unstable();
+        methods.dedup();
+        methods
+    }
 }
+
+/// The methods of HTTP's own standard (RFC 9110) and PATCH (RFC 5789): any other is 501.
+pub const STANDARD: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 
 /// Wraps a resource's router once the service's state is known.
 pub type Wrap = fn(Router<AppState>, &AppState) -> Router<AppState>;
@@ -60,6 +87,8 @@ pub type Wrap = fn(Router<AppState>, &AppState) -> Router<AppState>;
 pub struct Resource {
     router: Router<AppState>,
     rows: Vec<Route>,
+    /// Routes whose bodies may be larger than [`JSON_LIMIT`](super::limits::JSON_LIMIT), with their limit.
+    limits: Vec<(&'static str, usize)>,
     wrap: Option<Wrap>,
 }
 
@@ -81,6 +110,25 @@ impl Resource {
         self.rows
             .extend(access.iter().map(|(m, a)| (m.clone(), path, *a)));
         self
+    }
+
+    /// As [`Resource::route`], for a route whose bodies may be up to `limit` bytes (more
+    /// than [`JSON_LIMIT`](super::limits::JSON_LIMIT)).
+    #[must_use]
+    pub fn route_with_body_limit(
+        mut self,
+        path: &'static str,
+        handlers: MethodRouter<AppState>,
+        access: &[(Method, Access)],
+        limit: usize,
+    ) -> Self {
+        self.limits.push((path, limit));
+        self.route(path, handlers.layer(DefaultBodyLimit::max(limit)), access)
+    }
+
+    /// The routes that take larger bodies than [`JSON_LIMIT`](super::limits::JSON_LIMIT), with their limit.
+    pub fn body_limits(&self) -> &[(&'static str, usize)] {
+        &self.limits
     }
 
     /// Has `wrap` wrap the resource's routes (a layer of its own) when the router is built.

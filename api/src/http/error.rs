@@ -53,6 +53,15 @@ pub enum ApiError {
     /// 412: `If-Match` names a version the case has left.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// 400: the request line itself is refused (a NUL byte, a path that is not UTF-8).
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    /// 405: the path is served, not with this method; `Allow` lists the methods it takes.
+    #[error("{method} is not served here; allowed: {allow}")]
+    MethodNotAllowed { method: String, allow: String },
+    /// 501: a method no standard this server follows defines.
+    #[error("the method is not implemented")]
+    NotImplemented,
     /// 413: the body is larger than the route accepts.
     #[error("the body is larger than {0} bytes")]
     TooLarge(usize),
@@ -91,6 +100,9 @@ impl ApiError {
             Self::DownloadExpired(_) => StatusCode::GONE,
             Self::Transition(_) | Self::ConcurrentUpdate => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -116,6 +128,9 @@ impl ApiError {
             Self::Transition(e) => transition_code(e),
             Self::ConcurrentUpdate => "concurrent_update",
             Self::PreconditionFailed(_) => "precondition_failed",
+            Self::BadRequest { code, .. } => code,
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::NotImplemented => "not_implemented",
             Self::TooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Invalid { code, .. } => code,
@@ -179,6 +194,11 @@ impl IntoResponse for ApiError {
             Self::TooManyAttempts(s) => Some(s),
             _ => None,
         };
+        if let Self::MethodNotAllowed { allow, .. } = &self {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                headers.insert(header::ALLOW, v);
+            }
+        }
         if let Some(secs) = retry {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 headers.insert(header::RETRY_AFTER, v);

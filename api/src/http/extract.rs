@@ -63,3 +63,24 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .map(Some)
         .ok_or_else(|| ApiError::PreconditionFailed("If-Match must be a version like \"3\"".into()))
 }
+
+/// Path parameters whose rejections (a segment that is not UTF-8, a value of the wrong type)
+/// are problem documents, never the router's plain text.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|e| ApiError::BadRequest {
+                code: "invalid_path",
+                detail: e.body_text(),
+            })
+    }
+}

@@ -2,11 +2,11 @@
 //! its own rows), applied to every matched route; it resolves the session and puts the
 //! [`Caller`] on the request.
 
-use crate::http::access::{Access, AccessTable};
+use crate::http::access::{Access, AccessTable, STANDARD};
 use crate::http::{ApiError, Caller};
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -49,8 +49,12 @@ pub async fn authorize(
     else {
         return ApiError::NotFound.into_response();
     };
-    let Some(access) = table.access(request.method(), &path) else {
-        return ApiError::Forbidden.into_response();
+    let access = match table.access(request.method(), &path) {
+        Some(access) => access,
+        None => match unserved(&table, request.method(), &path) {
+            Ok(access) => access,
+            Err(response) => return *response,
+        },
     };
     let principal = match bearer(&request) {
         None => None,
@@ -80,4 +84,37 @@ pub async fn authorize(
         }
     }
     next.run(request).await
+}
+
+/// A method the table has no row for on a served path: HEAD takes GET's access (the router
+/// answers it as GET without the body); OPTIONS says what the path serves, to anyone; a
+/// standard method is 405 with `Allow`; any other 501. A path with no row at all stays
+/// 403 (deny by default).
+fn unserved(table: &AccessTable, method: &Method, path: &str) -> Result<Access, Box<Response>> {
+    if *method == Method::HEAD {
+        if let Some(access) = table.access(&Method::GET, path) {
+            return Ok(access);
+        }
+    }
+    let allow = table.allow(path);
+    if allow.is_empty() {
+        return Err(Box::new(ApiError::Forbidden.into_response()));
+    }
+    if *method == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, v);
+        }
+        return Err(Box::new(response));
+    }
+    if !STANDARD.contains(&method.as_str()) {
+        return Err(Box::new(ApiError::NotImplemented.into_response()));
+    }
+    Err(Box::new(
+        ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow: allow.join(", "),
+        }
+        .into_response(),
+    ))
 }

@@ -7,7 +7,8 @@
 //! here writes to the event log: a read leaves the case's stream and version as they were.
 
 use crate::http::access::{Resource, AUDITOR};
-use axum::extract::{MatchedPath, Path, RawPathParams, Request, State};
+use crate::http::extract::Path;
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};

@@ -1,7 +1,8 @@
 //! Officers' commands and reads on cases.
 
 use crate::http::access::{Access, Resource, OFFICER};
-use axum::extract::{Path, State};
+use crate::http::extract::Path;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};

@@ -5,7 +5,8 @@ use crate::http::access::{Access, Resource};
 use axum::http::Method;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, State};
+use crate::http::extract::Path;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

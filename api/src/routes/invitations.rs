@@ -3,7 +3,8 @@
 //! in-person landing).
 
 use crate::http::access::{Access, Resource};
-use axum::extract::{Path, State};
+use crate::http::extract::Path;
+use axum::extract::State;
 use axum::http::Method;
 use axum::routing::post;
 use axum::Json;

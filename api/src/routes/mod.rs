@@ -16,7 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::{middleware, Router};
 
 use crate::http::access::{AccessTable, Resource};
-use crate::http::extract::JSON_LIMIT;
+use crate::http::limits::{self, BodyLimits, JSON_LIMIT};
 use crate::http::{request, ApiError};
 use crate::middleware::auth;
 use crate::middleware::idempotency;
@@ -50,7 +50,9 @@ pub fn access() -> AccessTable {
 pub fn router(state: AppState) -> Router {
     let authorizer = auth::Authorizer::new(state.clone(), access());
     let mut routes = Router::new();
+    let mut larger = Vec::new();
     for resource in resources() {
+        larger.extend_from_slice(resource.body_limits());
         routes = routes.merge(resource.into_router(&state));
     }
     routes
@@ -59,6 +61,10 @@ pub fn router(state: AppState) -> Router {
             idempotency::idempotency,
         ))
         .route_layer(middleware::from_fn_with_state(authorizer, auth::authorize))
+        .route_layer(middleware::from_fn_with_state(
+            BodyLimits::new(larger),
+            limits::announced,
+        ))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(request::context))

@@ -3,7 +3,7 @@
 use crate::http::access::{Resource, APPLICANT};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,10 +36,11 @@ pub fn resource() -> Resource {
             put(address),
             &[(Method::PUT, APPLICANT)],
         )
-        .route(
+        .route_with_body_limit(
             "/v1/my/case/photo",
-            put(photo).layer(DefaultBodyLimit::max(PHOTO_MAX_BYTES as usize + 1)),
+            put(photo),
             &[(Method::PUT, APPLICANT)],
+            PHOTO_MAX_BYTES as usize + 1,
         )
         .route(
             "/v1/my/case/amendment-request",

@@ -66,7 +66,8 @@ async fn sign_in(
     JsonBody(body): JsonBody<SignIn>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
     check_password_size(&body.password)?;
-    if body.username.len() > 64 {
+    // No username is that long or holds a NUL (which PostgreSQL refuses in text).
+    if body.username.len() > 64 || body.username.contains('\0') {
         return Err(ApiError::InvalidCredentials);
     }
     let session = state

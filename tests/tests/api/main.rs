@@ -52,6 +52,7 @@ macro_rules! on_both_backends_db {
 
 mod audit;
 mod ecopr;
+mod edge;
 mod operations;
 mod reactions;
 mod smtp;

@@ -1,0 +1,223 @@
+//! The HTTP edge tried as an attacker would: methods it does not serve, NUL bytes in anything
+//! that reaches the database, paths that are not UTF-8, bodies announced too large, and
+//! labels that could grow the metrics without bound.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::server::TestServer;
+
+on_both_backends!(
+    methods_not_served_are_405_or_501_and_head_and_options_are_answered,
+    nul_bytes_anywhere_are_refused_with_a_4xx,
+    a_path_that_is_not_utf8_is_a_problem_document,
+    a_body_announced_too_large_is_refused_before_it_is_sent,
+    unknown_methods_and_paths_add_no_metrics_series,
+);
+
+/// The status and `Content-Type` of a request with any method.
+async fn status_of(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = server.client.request(method, server.url(path));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let kind = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, kind, headers)
+}
+
+/// Before: an unserved method on a served path answered 403 (the access table has no row
+/// for it), HEAD as well, and OPTIONS too.
+async fn methods_not_served_are_405_or_501_and_head_and_options_are_answered(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    // A standard method the route does not serve: 405 with what it does serve.
+    for (method, path) in [
+        ("PATCH", "/healthz"),
+        ("DELETE", "/v1/queue"),
+        ("PUT", "/v1/cases"),
+    ] {
+        let (status, kind, headers) = status_of(&server, method, path, Some(&officer)).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(
+            kind.starts_with("application/problem+json"),
+            "{method} {path}: {kind}"
+        );
+        assert!(
+            headers.contains_key("allow"),
+            "{method} {path}: {headers:?}"
+        );
+    }
+    // A method no standard defines: 501.
+    let (status, kind, _) = status_of(&server, "BREW", "/healthz", None).await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    assert!(kind.starts_with("application/problem+json"), "{kind}");
+    // HEAD answers as GET would, without a body, and takes the same access.
+    let (status, _, _) = status_of(&server, "HEAD", "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (get, body) = server
+        .call(Method::GET, "/v1/queue", Some(&officer), None)
+        .await;
+    let (status, _, _) = status_of(&server, "HEAD", "/v1/queue", Some(&officer)).await;
+    assert_eq!(status, StatusCode::OK, "GET: {get} {body}");
+    let (status, _, _) = status_of(&server, "HEAD", "/v1/queue", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // OPTIONS says what a path serves, to anyone, and nothing else.
+    let (status, _, headers) = status_of(&server, "OPTIONS", "/v1/cases", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let allow = headers.get("allow").unwrap().to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    // A path nobody serves stays 404 whatever the method.
+    let (status, _, _) = status_of(&server, "BREW", "/no/such/path", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Before: on PostgreSQL (which refuses NUL in text) a NUL in a sign-in, a case id, a search
+/// or a document number answered 500.
+async fn nul_bytes_anywhere_are_refused_with_a_4xx(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            None,
+            Some(json!({"username": "officer\u{0}.a", "password": "x"})),
+        )
+        .await;
+    assert!(status.is_client_error(), "sign-in: {status}");
+    for path in [
+        "/v1/cases/abc%00def",
+        "/v1/cases?uci=1234%005678",
+        "/v1/cases?application_number=E00%001234567",
+        "/v1/queue?claimed_by=officer%00.a",
+        "/v1/queue?task=photo_review%00",
+        "/v1/cases/abc%00def/claim",
+        "/v1/audit/cases/abc%00/events",
+        "/v1/documents/PR%0000000042/verification?code=7K3M-9XQ2-B8TD-4HWN",
+        "/v1/documents/PR0000000042/verification?code=7K3M%00",
+    ] {
+        let method = if path.ends_with("/claim") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let (status, _) = server.call(method, path, Some(&officer), None).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+    }
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/v1/invitations/AB%00CD/acceptance",
+            None,
+            None,
+        )
+        .await;
+    assert!(status.is_client_error(), "invitation code: {status}");
+}
+
+/// Before: `/v1/cases/%FF` answered a plain-text 400 from the router.
+async fn a_path_that_is_not_utf8_is_a_problem_document(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    for path in ["/v1/cases/%FF%FE", "/v1/invitations/%C0%80/acceptance"] {
+        let method = if path.contains("invitations") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let (status, kind, _) = status_of(&server, method, path, Some(&officer)).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert!(
+            kind.starts_with("application/problem+json"),
+            "{path}: {kind}"
+        );
+    }
+}
+
+/// Before: the server read (and waited for) the body before refusing it, so a client that
+/// announced 100 MB and sent nothing held the request open.
+async fn a_body_announced_too_large_is_refused_before_it_is_sent(server: TestServer) {
+    let officer = server.officer("officer.a").await;
+    let (applicant, _) = crate::onboard(&server, &officer, "12345678", "Ana").await;
+    let address = server.url("").trim_start_matches("http://").to_owned();
+    for (path, length, token) in [
+        ("/v1/sessions", 100_000_000_u64, None),
+        ("/v1/my/case/photo", 50_000_000, Some(applicant.as_str())),
+        // Over the JSON limit, with a key: refused before the replay reads the body.
+        ("/v1/cases", 1_000_000, Some(officer.as_str())),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let method = if path.ends_with("photo") {
+            "PUT"
+        } else {
+            "POST"
+        };
+        let auth = token.map_or(String::new(), |t| {
+            format!("Authorization: Bearer {t}\r\nIdempotency-Key: k-{length}\r\n")
+        });
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             {auth}Content-Length: {length}\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0; 1024];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("{path}: no answer while the body was still due"))
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer[..read]);
+        assert!(text.starts_with("HTTP/1.1 413"), "{path}: {text}");
+        assert!(text.contains("application/problem+json"), "{path}: {text}");
+    }
+}
+
+/// Before: each new method name made new `prconfirm_http_requests_total` series.
+async fn unknown_methods_and_paths_add_no_metrics_series(server: TestServer) {
+    for k in 0..5 {
+        let method = format!("X{k}METHOD");
+        let _ = status_of(&server, &method, "/healthz", None).await;
+        let _ = status_of(&server, &method, &format!("/random/{k}"), None).await;
+        let _ = status_of(&server, "GET", &format!("/random/{k}"), None).await;
+    }
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("prconfirm_http_requests_total{"))
+        .collect();
+    assert!(!series.is_empty(), "{metrics}");
+    for line in &series {
+        assert!(
+            !line.contains("METHOD") && !line.contains("/random"),
+            "{line}"
+        );
+    }
+    let methods: std::collections::HashSet<&str> = series
+        .iter()
+        .filter_map(|l| l.split("method=\"").nth(1)?.split('"').next())
+        .collect();
+    let known = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other",
+    ];
+    assert!(methods.iter().all(|m| known.contains(m)), "{methods:?}");
+}
