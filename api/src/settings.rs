@@ -50,6 +50,35 @@ pub struct Settings {
     )]
     pub listen: SocketAddr,
 
+    /// Milliseconds a client has to send a request's whole head, and that an idle
+    /// keep-alive connection stays open waiting for the next one.
+    #[arg(
+        long,
+        env = "PRCONFIRM_HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub http_header_timeout_ms: u64,
+
+    /// Seconds a client has to send a request's whole body.
+    #[arg(
+        long,
+        env = "PRCONFIRM_HTTP_BODY_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub http_body_timeout_secs: u64,
+
+    /// Connections served at once; more wait in the listen queue until one closes.
+    #[arg(
+        long,
+        env = "PRCONFIRM_HTTP_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub http_max_connections: u32,
+
     /// PostgreSQL URL. When absent, the embedded SQLite file in the data directory is used.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<SecretString>,

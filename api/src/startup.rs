@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use std::net::SocketAddr;
 
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::audit::{self, AuditKey};
@@ -73,6 +72,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
             temporary_password_valid_for: settings.temporary_password_valid_for(),
             min_version_wait: Duration::from_millis(settings.min_version_wait_ms),
             audit_key_path: settings.audit_key_path(),
+            body_timeout: Duration::from_secs(settings.http_body_timeout_secs),
         }),
         blobs: BlobStore::new(settings.data_dir.join("blobs")),
         projections,
@@ -142,9 +142,11 @@ pub async fn serve_on(
     background
         .0
         .extend(crate::workers::runtime(settings, &state, outlet).spawn());
-    let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let limits = crate::http::serve::Limits {
+        max_connections: settings.http_max_connections as usize,
+        header_timeout: Duration::from_millis(settings.http_header_timeout_ms),
+    };
+    let served = crate::http::serve::serve(listener, routes::router(state), limits, shutdown)
         .await
         .context("serving HTTP");
     drop(background);

@@ -25,6 +25,8 @@ pub struct ApiSettings {
     pub min_version_wait: std::time::Duration,
     /// The audit signing key, whose public half `POST /v1/audit/verification` trusts.
     pub audit_key_path: PathBuf,
+    /// Longest a client may take to send a request's body.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Shared, cheaply cloned application state.

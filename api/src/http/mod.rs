@@ -10,6 +10,7 @@ pub mod extract;
 pub mod limits;
 pub mod read;
 pub mod request;
+pub mod serve;
 
 pub use answer::{answer, execute};
 pub use caller::{Caller, IdempotencyKey};

@@ -66,6 +66,10 @@ pub fn router(state: AppState) -> Router {
             limits::announced,
         ))
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.settings.body_timeout,
+            limits::body_deadline,
+        ))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(request::context))
         .with_state(state)

@@ -221,3 +221,148 @@ async fn unknown_methods_and_paths_add_no_metrics_series(server: TestServer) {
     ];
     assert!(methods.iter().all(|m| known.contains(m)), "{methods:?}");
 }
+
+/// Reads until the server closes the connection (or answers); answers what it sent and how
+/// long it took, or `None` if it kept the connection open past `wait`.
+async fn until_closed(
+    stream: &mut tokio::net::TcpStream,
+    wait: Duration,
+) -> Option<(String, Duration)> {
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(
+            wait.saturating_sub(started.elapsed()),
+            stream.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => {
+                return Some((
+                    String::from_utf8_lossy(&seen).into_owned(),
+                    started.elapsed(),
+                ))
+            }
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Before: a client that sent half a request head, sent it a byte at a time, sent a short
+/// body or just stayed connected kept its connection (and a descriptor) for good, and
+/// enough of them starved everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_idle_clients_are_cut_off_and_cannot_starve_the_others() {
+    let server = crate::server::TestDb::Sqlite
+        .serve(&[
+            "--http-header-timeout-ms",
+            "1000",
+            "--http-body-timeout-secs",
+            "1",
+            "--http-max-connections",
+            "16",
+        ])
+        .await;
+    let address = server.url("").trim_start_matches("http://").to_owned();
+    let connect = || tokio::net::TcpStream::connect(address.clone());
+
+    // Half a head, then nothing: closed once the head's time is up.
+    let mut half = connect().await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let closed = until_closed(&mut half, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "a half-sent head kept its connection");
+
+    // A head a byte at a time: the limit is on the whole head, not between bytes.
+    let mut dribble = connect().await.unwrap();
+    let dribbling = tokio::spawn(async move {
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if dribble.write_all(&[*byte]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        false
+    });
+    assert!(
+        dribbling.await.unwrap(),
+        "a head sent a byte at a time kept its connection"
+    );
+
+    // Idle after a request: closed once the wait for the next head is up.
+    let mut idle = connect().await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = until_closed(&mut idle, Duration::from_secs(5))
+        .await
+        .expect("an idle keep-alive connection stayed open");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // A body announced and not sent: answered (4xx) once the body's time is up.
+    let mut short = connect().await.unwrap();
+    short
+        .write_all(
+            b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 40\r\n\r\n{\"us",
+        )
+        .await
+        .unwrap();
+    let (answer, _) = until_closed(&mut short, Duration::from_secs(6))
+        .await
+        .expect("a body never finished kept its request open");
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+
+    // A body a byte at a time: the limit is on the whole body too.
+    let mut slow_body = connect().await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 60\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let (reader, mut writer) = slow_body.into_split();
+    let feeding = tokio::spawn(async move {
+        for byte in b"{\"username\": \"a\", \"password\": \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}" {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut reader = reader;
+    let mut answer = vec![0; 512];
+    let read = tokio::time::timeout(Duration::from_secs(4), reader.read(&mut answer))
+        .await
+        .expect("a body sent a byte at a time kept its request open")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    feeding.abort();
+
+    // Four times as many stalled clients as connections served: a real client still gets
+    // its answer once they are cut off.
+    let mut stalled = Vec::new();
+    for _ in 0..64 {
+        let mut s = connect().await.unwrap();
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\n").await;
+        stalled.push(s);
+    }
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(15),
+        server.client.get(server.url("/healthz")).send(),
+    )
+    .await
+    .expect("a real client waited behind stalled ones for good")
+    .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    println!(
+        "answered after {:?} behind 64 stalled clients",
+        started.elapsed()
+    );
+}
