@@ -393,11 +393,14 @@ fn stats_officers() {}
 fn healthz() {}
 
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Health), (status = 503, body = Health)))]
+    responses((status = 200, description = "`{status}`: ready or degraded; operators (an operator network, or the operator token) also get the database and each consumer's detail", body = Health),
+        (status = 503, body = Health)))]
 fn readyz() {}
 
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain"),
+        (status = 403, description = "not from an operator network and no operator token",
+            body = Problem, content_type = "application/problem+json")))]
 fn metrics() {}
 
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignIn,

@@ -50,6 +50,27 @@ pub struct Settings {
     )]
     pub listen: SocketAddr,
 
+    /// Networks whose clients may read `/metrics` and the detail of `/readyz` (comma-separated
+    /// CIDR); anyone else gets a bare `/readyz` status, unless holding the operator token.
+    #[arg(
+        long,
+        env = "PRCONFIRM_OPERATOR_NETWORKS",
+        default_value = "127.0.0.0/8,::1/128",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub operator_networks: Vec<ipnet::IpNet>,
+
+    /// A token that opens `/metrics` and the detail of `/readyz` from anywhere
+    /// (`Authorization: Bearer <token>`); none by default.
+    #[arg(
+        long,
+        env = "PRCONFIRM_OPERATOR_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub operator_token: Option<SecretString>,
+
     /// Milliseconds a client has to send a request's whole head, and that an idle
     /// keep-alive connection stays open waiting for the next one.
     #[arg(

@@ -73,6 +73,14 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
             min_version_wait: Duration::from_millis(settings.min_version_wait_ms),
             audit_key_path: settings.audit_key_path(),
             body_timeout: Duration::from_secs(settings.http_body_timeout_secs),
+            operators: crate::state::Operators {
+                networks: settings.operator_networks.clone(),
+                token_sha256: settings.operator_token.as_ref().map(|t| {
+                    use secrecy::ExposeSecret;
+                    use sha2::Digest;
+                    sha2::Sha256::digest(t.expose_secret().as_bytes()).into()
+                }),
+            },
         }),
         blobs: BlobStore::new(settings.data_dir.join("blobs")),
         projections,

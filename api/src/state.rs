@@ -27,6 +27,39 @@ pub struct ApiSettings {
     pub audit_key_path: PathBuf,
     /// Longest a client may take to send a request's body.
     pub body_timeout: std::time::Duration,
+    /// Who may read `/metrics` and `/readyz` in detail.
+    pub operators: Operators,
+}
+
+/// Who may read the service's own figures: clients in these networks, or with this token
+/// (kept as its SHA-256, compared in constant time).
+#[derive(Debug, Clone)]
+pub struct Operators {
+    pub networks: Vec<ipnet::IpNet>,
+    pub token_sha256: Option<[u8; 32]>,
+}
+
+impl Operators {
+    /// Whether a request from `client` with `bearer` is an operator's.
+    pub fn admit(&self, client: std::net::IpAddr, bearer: Option<&str>) -> bool {
+        let client = match client {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        if self.networks.iter().any(|n| n.contains(&client)) {
+            return true;
+        }
+        match (self.token_sha256, bearer) {
+            (Some(expected), Some(given)) => {
+                use sha2::Digest;
+                let given: [u8; 32] = sha2::Sha256::digest(given.as_bytes()).into();
+                subtle::ConstantTimeEq::ct_eq(&expected[..], &given[..]).into()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Shared, cheaply cloned application state.

@@ -10,7 +10,12 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+
+use crate::http::ApiError;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Json;
@@ -54,18 +59,51 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 }
 
 /// Prometheus text: requests by route and status, their latency, commands by type and outcome.
-async fn metrics() -> impl IntoResponse {
+/// Whether the request is an operator's: from an operator network, or with the token.
+fn operator(state: &AppState, client: SocketAddr, headers: &HeaderMap) -> bool {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    state.settings.operators.admit(client.ip(), bearer)
+}
+
+/// The service's figures, for operators only (`PRCONFIRM_OPERATOR_NETWORKS`, or
+/// `PRCONFIRM_OPERATOR_TOKEN`): they tell how busy it is and what fails.
+async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if !operator(&state, client, &headers) {
+        return Err(ApiError::Forbidden);
+    }
     let body = prometheus()
         .map(PrometheusHandle::render)
         .unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Ready or not, for anyone (a load balancer); with each consumer's detail for operators.
+async fn readyz(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    let (status, Json(detail)) = readiness(&state).await;
+    if operator(&state, client, &headers) {
+        return (status, Json(detail));
+    }
+    (status, Json(json!({ "status": detail["status"] })))
+}
+
+async fn readiness(state: &AppState) -> (StatusCode, Json<Value>) {
     let backend = state.db.backend().to_string();
     match tokio::time::timeout(READY_TIMEOUT, state.db.ping()).await {
         Ok(Ok(())) => {

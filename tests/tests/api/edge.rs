@@ -366,3 +366,43 @@ async fn stalled_and_idle_clients_are_cut_off_and_cannot_starve_the_others() {
         started.elapsed()
     );
 }
+
+/// Before: `/metrics` and the consumers' detail in `/readyz` (names, cursors, errors, parked
+/// counts) were anyone's. Here the test's own address is not an operator network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_figures_are_for_operators_and_the_bare_readiness_for_anyone() {
+    let server = crate::server::TestDb::Sqlite
+        .serve(&[
+            "--operator-networks",
+            "10.0.0.0/8",
+            "--operator-token",
+            "an operator token of some length",
+        ])
+        .await;
+    let get = |path: &'static str, token: Option<&'static str>| {
+        let mut request = server.client.get(server.url(path));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, _) = get("/metrics", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = get("/metrics", Some("a wrong token")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = get("/metrics", Some("an operator token of some length")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("prconfirm_http_requests_total"), "{body}");
+
+    let (status, body) = get("/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let bare: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(bare, json!({"status": bare["status"]}), "{body}");
+    assert!(["ready", "degraded"].contains(&bare["status"].as_str().unwrap()));
+    let (_, body) = get("/readyz", Some("an operator token of some length")).await;
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(detail["consumers"]["case_views"].is_object(), "{body}");
+}
