@@ -10,6 +10,7 @@ use axum::routing::MethodRouter;
 use axum::Router;
 use prconfirm_commands::ActorRole;
 
+pub use super::request::STANDARD;
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -73,11 +74,6 @@ impl AccessTable {
         methods
     }
 }
-
-/// The methods of HTTP's own standard (RFC 9110) and PATCH (RFC 5789): any other is 501.
-pub const STANDARD: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
 
 /// Wraps a resource's router once the service's state is known.
 pub type Wrap = fn(Router<AppState>, &AppState) -> Router<AppState>;

@@ -1,7 +1,7 @@
 //! One error type for the whole API, answered as `application/problem+json`
 //! `{type, title, status, detail, code, correlation_id}` with a stable `code`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prconfirm_commands::accounts::AccountError;
@@ -314,22 +314,6 @@ impl From<PhotoError> for ApiError {
 impl From<ValueError> for ApiError {
     fn from(e: ValueError) -> Self {
         Self::invalid(e.to_string())
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        match r {
-            JsonRejection::JsonDataError(e) => Self::invalid(e.body_text()),
-            JsonRejection::JsonSyntaxError(e) => Self::Malformed(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => {
-                Self::UnsupportedMediaType("send Content-Type: application/json".into())
-            }
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::TooLarge(super::limits::JSON_LIMIT)
-            }
-            other => Self::Malformed(other.body_text()),
-        }
     }
 }
 

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 pub use super::limits::JSON_LIMIT;
+use axum::http::StatusCode;
 
 /// A JSON body whose rejections are API errors (400, 413, 415, 422).
 #[derive(Debug)]
@@ -82,5 +83,22 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts
                 code: "invalid_path",
                 detail: e.body_text(),
             })
+    }
+}
+
+/// A JSON body's rejection as an API error (kept here, beside the limit it names).
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => ApiError::invalid(e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => ApiError::Malformed(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::UnsupportedMediaType("send Content-Type: application/json".into())
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge(JSON_LIMIT)
+            }
+            other => ApiError::Malformed(other.body_text()),
+        }
     }
 }

@@ -129,3 +129,20 @@ impl http_body::Body for Deadline {
         self.body.size_hint()
     }
 }
+
+/// Refuses (400 `nul_byte`) a request whose path or query holds a NUL byte, for every route
+/// at once: PostgreSQL refuses NUL in text, and no identifier or filter holds one.
+pub async fn refuse_nul(request: Request, next: Next) -> Response {
+    let nul = request
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().contains("%00"));
+    if nul {
+        return ApiError::BadRequest {
+            code: "nul_byte",
+            detail: "the path or query holds a NUL byte (%00)".into(),
+        }
+        .into_response();
+    }
+    next.run(request).await
+}

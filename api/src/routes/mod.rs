@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
             limits::body_deadline,
         ))
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(limits::refuse_nul))
         .layer(middleware::from_fn(request::context))
         .with_state(state)
 }

@@ -20,6 +20,8 @@ use prconfirm_domain::case::{CaseCommand, CaseError, CaseEvent, Stage};
 use prconfirm_domain::values::ActorId;
 use prconfirm_projections::mail::{self, text};
 use prconfirm_projections::runtime::{Item, ItemError, Reactor};
+
+use super::item::item_error;
 use prconfirm_projections::store::Conn;
 
 /// The reactor's name: its checkpoint, lease and parked items.
@@ -44,14 +46,6 @@ pub struct NewAccount {
     created: i64,
     recipient: String,
     mail: (String, String),
-}
-
-fn item_error(e: CommandError) -> ItemError {
-    match e {
-        CommandError::Unavailable(e) => ItemError::Outage(e.to_string()),
-        CommandError::Corrupt(e) => ItemError::Refused(format!("the case cannot be read: {e}")),
-        other => ItemError::Failed(other.to_string()),
-    }
 }
 
 fn account_error(e: AccountError) -> ItemError {

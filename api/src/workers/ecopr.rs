@@ -22,12 +22,14 @@ use chrono::NaiveDate;
 use prconfirm_commands::accounts::{AccountError, Accounts};
 use prconfirm_commands::ecopr::{render, EcoprDocument, VerificationCode};
 use prconfirm_commands::photo::BlobStore;
-use prconfirm_commands::{CaseService, CommandError};
+use prconfirm_commands::CaseService;
 use prconfirm_domain::case::{ecopr_download_by, CaseEvent, CaseFile};
 use prconfirm_domain::values::{DocumentNumber, Language, PersonName, Sha256Hex};
 use prconfirm_migrations::on_conn;
 use prconfirm_projections::mail;
 use prconfirm_projections::runtime::{Item, ItemError, Reactor};
+
+use super::item::item_error;
 use prconfirm_projections::store::Conn;
 use sha2::{Digest, Sha256};
 
@@ -115,15 +117,6 @@ fn sha256_hex(bytes: &[u8]) -> Sha256Hex {
         .map(|b| format!("{b:02x}"))
         .collect();
     Sha256Hex::parse(&hex).unwrap_or_else(|_| unreachable!("SHA-256 is 64 hex digits"))
-}
-
-/// A command-side failure as an item's: an outage, or this case's own trouble.
-fn item_error(e: CommandError) -> ItemError {
-    match e {
-        CommandError::Unavailable(e) => ItemError::Outage(e.to_string()),
-        CommandError::Corrupt(e) => ItemError::Refused(format!("the case cannot be read: {e}")),
-        other => ItemError::Failed(other.to_string()),
-    }
 }
 
 fn account_error(e: AccountError) -> ItemError {

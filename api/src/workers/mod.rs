@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod ecopr;
+mod item;
 
 use std::time::Duration;
 
