@@ -6,8 +6,8 @@ use prconfirm_domain::case::CaseEvent;
 use prconfirm_domain::values::Language;
 use prconfirm_migrations::on_conn;
 
+use super::outbox::{language_code, message_id, queue, SecretKind};
 use super::text::{self, Notice, Recipient};
-use super::{language_code, message_id, queue, SecretKind};
 use crate::runtime::{Item, ItemError, Reactor};
 use crate::store::Conn;
 

@@ -10,7 +10,7 @@ use lettre::message::{Body, Mailbox};
 use lettre::{AsyncTransport, Message};
 use prconfirm_migrations::on_conn;
 
-use super::Outlet;
+use super::outbox::Outlet;
 use crate::runtime::parked::{self, millis, Why};
 use crate::runtime::reactor::checkpoint;
 use crate::runtime::{Consumer, Kind, Round, RoundError};

@@ -9,7 +9,8 @@ use prconfirm_domain::case::{Case, CaseEvent, PhotoState, Stage};
 use prconfirm_domain::photo_quality::QualityFlag;
 use serde::{Deserialize, Serialize};
 
-use super::{ApplyError, Fold, Table, Write};
+use super::fold::{ApplyError, Fold, Table};
+use crate::store::Write;
 use crate::store::{self, Conn, Kind, Shape, Value};
 
 /// How long each kind of task may wait before it is overdue.

@@ -13,7 +13,8 @@ use prconfirm_domain::case::{Case, CaseEvent};
 
 pub use prconfirm_domain::case::{Deadline, DeadlineKind, DeadlinePolicy};
 
-use super::{write_state_table, ApplyError, Fold, Table, Write, STATE_TABLE_DDL};
+use super::fold::{write_state_table, ApplyError, Fold, Table, STATE_TABLE_DDL};
+use crate::store::Write;
 use crate::store::{self, Conn, Kind, Shape, Value};
 
 /// The shape of this projection's tables: 2 since its per-case state is the domain's `Case`

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use prconfirm_domain::case::{CaseEvent, StageName};
 use serde::{Deserialize, Serialize};
 
-use super::{write_state_table, ApplyError, Flush, Fold, Table, Write, STATE_TABLE_DDL};
+use super::fold::{write_state_table, ApplyError, Flush, Fold, Table, STATE_TABLE_DDL};
+use crate::store::Write;
 use crate::store::{self, Conn, Kind, OnConflict, Shape, Value};
 
 /// The per-case state: the stage and since when.

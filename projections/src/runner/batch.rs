@@ -3,7 +3,7 @@
 
 use prconfirm_migrations::on_conn;
 
-use super::{begin, finish, RunError};
+use super::tx::{begin, finish, RunError};
 use crate::feed::{read_raw_on, FeedCursor};
 use crate::models::{decode, ReadModel};
 use crate::store::Conn;

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use prconfirm_migrations::on_conn;
 
-use super::{ensure, run_batch, Target};
+use super::batch::{run_batch, Target};
+use super::generation::ensure;
 use crate::models::ReadModel;
 use crate::runtime::{Consumer, Kind, Position, Round, RoundError};
 use crate::store::Conn;
@@ -27,10 +28,10 @@ impl ReadModelConsumer {
     }
 }
 
-impl From<super::RunError> for RoundError {
-    fn from(e: super::RunError) -> Self {
+impl From<super::tx::RunError> for RoundError {
+    fn from(e: super::tx::RunError) -> Self {
         match e {
-            super::RunError::Database(e) => Self::Database(e),
+            super::tx::RunError::Database(e) => Self::Database(e),
             other => Self::Failed(other.to_string()),
         }
     }

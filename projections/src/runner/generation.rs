@@ -4,7 +4,7 @@
 use prconfirm_migrations::on_conn;
 
 use super::batch::{live_generation, lock_registry};
-use super::{begin, finish, RunError};
+use super::tx::{begin, finish, RunError};
 use crate::models::ReadModel;
 use crate::runtime::lease::lock_key;
 use crate::store::Conn;

@@ -4,10 +4,11 @@
 use prconfirm_migrations::{on_conn, Database};
 
 use super::batch::{apply_next, live_generation};
+use super::generation::ensure;
 use super::generation::{
     drop_generation, index_ddl, new_generation, point_views, set_live, Indexes,
 };
-use super::{begin, ensure, finish, RunError};
+use super::tx::{begin, finish, RunError};
 use crate::feed::{read_raw_on, FeedCursor};
 use crate::models::{decode, ReadModel};
 use crate::runtime::lease::rebuild_lock_key;

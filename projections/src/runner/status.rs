@@ -3,7 +3,7 @@
 use prconfirm_migrations::Database;
 use serde::Serialize;
 
-use super::RunError;
+use super::tx::RunError;
 use crate::feed::FeedCursor;
 
 /// A projection's checkpoint as stored (for `projections status`).

@@ -443,8 +443,12 @@ impl<R: Reactor> Consumer for ReactorConsumer<R> {
     }
 }
 
-/// An item on its way to be recorded or parked.
+/// An item on its way to be parked: its key, its case and sequence, why.
 type Park = (String, (String, i64), Why);
+
+/// What preparing one candidate came to, at its place in the round: work to record (or
+/// nothing to do), or an item to park.
+type Prepared<W> = (usize, Result<Option<(Item, W)>, Park>);
 
 impl<R: Reactor> ReactorConsumer<R> {
     /// Sorts one decoded event of the round: skipped, parked (unreadable, or behind its
@@ -499,7 +503,7 @@ impl<R: Reactor> ReactorConsumer<R> {
             });
             cases[slot].push((at, item));
         }
-        let outcomes: Vec<Vec<(usize, Result<Option<(Item, R::Work)>, Park>)>> =
+        let outcomes: Vec<Vec<Prepared<R::Work>>> =
             stream::iter(cases.into_iter().map(|items| self.prepare_case(items)))
                 .buffer_unordered(self.reactor.concurrency().max(1))
                 .try_collect()
@@ -522,7 +526,7 @@ impl<R: Reactor> ReactorConsumer<R> {
     async fn prepare_case(
         &self,
         items: Vec<(usize, Item)>,
-    ) -> Result<Vec<(usize, Result<Option<(Item, R::Work)>, Park>)>, String> {
+    ) -> Result<Vec<Prepared<R::Work>>, String> {
         let mut out = Vec::with_capacity(items.len());
         let mut failed = false;
         for (at, item) in items {
