@@ -13,8 +13,10 @@ use sqlx::Row;
 
 use super::canonical::{write_decimal, write_str};
 use super::chain::{root_step, ChainHash};
+use super::error::AuditError;
+use super::hashes;
 use super::keys::AuditKey;
-use super::{hashes, AuditError, Cursor};
+use prconfirm_migrations::FeedCursor as Cursor;
 
 /// What the signed statement says it is; changes only with a new statement format.
 pub const STATEMENT_TYPE: &str = "prconfirm.audit.checkpoint.v1";

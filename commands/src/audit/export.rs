@@ -17,9 +17,10 @@ use prconfirm_migrations::Database;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::error::AuditError;
 use super::read::occurred_at;
 use super::rows::{self, Item, Scope};
-use super::{AuditError, Cursor};
+use prconfirm_migrations::FeedCursor as Cursor;
 
 /// One exported line: the event exactly as stored (payload never upcast; metadata with
 /// `hash` and `prev_hash`) and where it stands in the feed.

@@ -5,7 +5,8 @@
 use prconfirm_migrations::Database;
 use sqlx::Row;
 
-use super::{AuditError, Cursor};
+use super::error::AuditError;
+use prconfirm_migrations::FeedCursor as Cursor;
 
 /// An event's transaction id as the feed's cursor holds it.
 pub(crate) fn tx_of(tx: i64, position: i64) -> Result<u64, AuditError> {

@@ -22,8 +22,9 @@ use serde_json::Value;
 use sqlx::{QueryBuilder, Row};
 
 use super::chain::{HASH_KEY, PREV_HASH_KEY};
-use super::{AuditError, Cursor};
+use super::error::AuditError;
 use crate::metadata::keys;
+use prconfirm_migrations::FeedCursor as Cursor;
 
 /// One event as an auditor sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

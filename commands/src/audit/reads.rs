@@ -11,7 +11,8 @@ use prconfirm_migrations::Database;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{AuditError, Cursor};
+use super::error::AuditError;
+use prconfirm_migrations::FeedCursor as Cursor;
 
 /// What is recorded about one read.
 #[derive(Debug, Clone, Copy)]

@@ -11,8 +11,9 @@ use prconfirm_migrations::Database;
 use sqlx::Row;
 
 use super::checkpoint::{self, Checkpoint};
+use super::error::AuditError;
 use super::hashes::tx_of;
-use super::{AuditError, Cursor};
+use prconfirm_migrations::FeedCursor as Cursor;
 
 /// One stored event, as written, borrowed from its row: payload and metadata are the JSON
 /// text the database returns (PostgreSQL renders jsonb with its own key order and spacing).

@@ -26,8 +26,9 @@ use serde::Serialize;
 use super::canonical::{Json, Scratch};
 use super::chain::{hash_of, link_from, root_step, write_canonical_event, ChainHash, EventSource};
 use super::checkpoint::Checkpoint;
+use super::error::AuditError;
 use super::rows::{self, Item, RawEvent, Scope};
-use super::{AuditError, Cursor};
+use prconfirm_migrations::FeedCursor as Cursor;
 
 /// How often (in events) the progress callback is called.
 pub const PROGRESS_EVERY: u64 = 50_000;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::state::StageName;
+use super::stage_name::StageName;
 use crate::values::{ActorId, DocumentNumber};
 
 /// Something the eCoPR needs that the case does not have yet.

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::case::StageName;
+use super::stage_name::StageName;
 use crate::photo_quality::{QualityFlag, QualityMeasurements};
 use crate::values::{
     ActorId, Address, ApplicationNumber, DateOfBirth, DocumentNumber, Email, Language,

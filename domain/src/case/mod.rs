@@ -5,6 +5,7 @@ mod deadline;
 mod decide;
 mod error;
 mod event;
+mod stage_name;
 mod state;
 
 #[cfg(test)]
@@ -17,9 +18,9 @@ pub use deadline::{
 pub use decide::MAX_LEASE_HOURS;
 pub use error::{CaseError, Requirement};
 pub use event::{upcast, CaseEvent, CaseFile, ReturnReason};
+pub use stage_name::StageName;
 pub use state::{
-    Addresses, Case, Claim, Ecopr, Granted, PhotoState, Progress, Referral, Stage, StageName,
-    UploadedPhoto,
+    Addresses, Case, Claim, Ecopr, Granted, PhotoState, Progress, Referral, Stage, UploadedPhoto,
 };
 
 use cqrs_es::event_sink::EventSink;

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{CaseEvent, CaseFile, ReturnReason};
+use super::stage_name::StageName;
 use crate::photo_quality::QualityFlag;
 use crate::values::{ActorId, Address, DocumentNumber, MailingAddress, PhotoRef, Text};
 
@@ -146,47 +147,6 @@ pub enum Referral {
     InvitationDeclined,
     InvitationExpired,
     Officer { by: ActorId, reason: Text },
-}
-
-/// The stage's name, for errors, the API and read models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StageName {
-    New,
-    Invited,
-    AwaitingAccount,
-    AwaitingPasswordChange,
-    Confirming,
-    OnHold,
-    PrGranted,
-    CardOrdered,
-    CardMailed,
-    Referred,
-    Withdrawn,
-}
-
-impl StageName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Invited => "invited",
-            Self::AwaitingAccount => "awaiting_account",
-            Self::AwaitingPasswordChange => "awaiting_password_change",
-            Self::Confirming => "confirming",
-            Self::OnHold => "on_hold",
-            Self::PrGranted => "pr_granted",
-            Self::CardOrdered => "card_ordered",
-            Self::CardMailed => "card_mailed",
-            Self::Referred => "referred",
-            Self::Withdrawn => "withdrawn",
-        }
-    }
-}
-
-impl std::fmt::Display for StageName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 impl Stage {
