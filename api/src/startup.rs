@@ -25,10 +25,28 @@ use crate::state::{ApiSettings, AppState};
 /// # Errors
 /// If the database cannot be opened or migrated.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    // Blobs, the mail spool and keys live here whichever database holds the log.
+    prconfirm_migrations::private::create_dir(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
     let db = connect(settings).await?;
     db.migrate().await.context("migrating the schema")?;
     tracing::info!(backend = %db.backend(), "database ready");
     Ok(db)
+}
+
+/// Creates the data directory at mode 0700, or narrows it to that: blobs, the mail spool and
+/// keys live there whichever database holds the log.
+fn private_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    prconfirm_migrations::private::create_dir(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })
 }
 
 /// Opens the configured database as it is, without migrating it (for readers such as
@@ -125,6 +143,7 @@ pub async fn serve_on(
     db: Database,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    private_data_dir(settings)?;
     let outlet = mail_outlet(settings)?;
     // Whether serving ends or this future is dropped (a test, a benchmark): the background
     // tasks stop with it. Each is safe to cut short: a consumer's round keeps nothing until

@@ -10,23 +10,27 @@ use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use prconfirm_domain::values::PersonName;
 use prconfirm_migrations::{on_conn, on_db, Conn, Database};
 use rand::rngs::OsRng;
-use rand::{Rng, RngCore};
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::metadata::ActorRole;
 
-/// Shortest password accepted, in characters.
-pub const PASSWORD_MIN_CHARS: usize = 12;
-/// Longest password accepted, in bytes (no truncation below that).
-pub const PASSWORD_MAX_BYTES: usize = 1024;
+pub mod policy;
+pub mod throttle;
+mod tokens;
+
+pub use policy::{
+    check_password_policy, PasswordPolicyError, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS,
+};
+
+use throttle::{Limit, Subject, Taken};
+use tokens::{random_from, READABLE};
+pub use tokens::{random_token, token_hash};
+
 /// A session ends after this long without a request.
 pub const SESSION_IDLE: Duration = Duration::minutes(30);
 /// How stale the idle timer may get before a request writes it again. A read then costs no
@@ -35,35 +39,39 @@ pub const SESSION_IDLE: Duration = Duration::minutes(30);
 pub const SESSION_TOUCH_EVERY: Duration = Duration::seconds(30);
 /// A session ends this long after sign-in, whatever happens.
 pub const SESSION_ABSOLUTE: Duration = Duration::hours(12);
-/// Failures counted for slowing down are those of the last this long.
-const FAILURE_WINDOW: Duration = Duration::minutes(15);
-/// Failures allowed in the window before each further try must wait.
-const FREE_FAILURES: usize = 5;
-
-/// A refused password.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PasswordPolicyError {
-    #[error("password must be at least {PASSWORD_MIN_CHARS} characters")]
-    TooShort,
-    #[error("password must be at most {PASSWORD_MAX_BYTES} bytes")]
-    TooLong,
-    #[error("the new password must differ from the current one")]
-    Unchanged,
-}
-
-/// Checks a new password against the policy: 12 characters to 1 KiB, any characters.
-///
-/// # Errors
-/// [`PasswordPolicyError`] naming the rule.
-pub fn check_password_policy(password: &str) -> Result<(), PasswordPolicyError> {
-    if password.len() > PASSWORD_MAX_BYTES {
-        Err(PasswordPolicyError::TooLong)
-    } else if password.chars().count() < PASSWORD_MIN_CHARS {
-        Err(PasswordPolicyError::TooShort)
-    } else {
-        Ok(())
-    }
-}
+/// Sign-in tries of one account from one client address within [`throttle::WINDOW`] before
+/// each further one waits, doubling from 1 s up to the window. Only that address's tries
+/// count, so strangers elsewhere cannot add to it; a right password clears it.
+pub const ACCOUNT_ADDRESS_LIMIT: Limit = Limit {
+    free: 5,
+    cap: throttle::WINDOW,
+};
+/// Sign-in tries from one client address over all accounts (guessing one common password
+/// against many usernames), doubling up to the window.
+pub const ADDRESS_LIMIT: Limit = Limit {
+    free: 20,
+    cap: throttle::WINDOW,
+};
+/// Sign-in tries of one account from every address it has not signed in from lately
+/// ([`KNOWN_ADDRESS_FOR`]): guessing spread over many addresses. Its wait is capped low (2
+/// minutes), so it slows such guessing without ever holding the real user up for long, and
+/// it never applies at an address the user signed in from.
+pub const ACCOUNT_LIMIT: Limit = Limit {
+    free: 10,
+    cap: Duration::minutes(2),
+};
+/// An address an account signed in from stays known (exempt from [`ACCOUNT_LIMIT`]) this long.
+pub const KNOWN_ADDRESS_FOR: Duration = Duration::days(30);
+/// Tries at the current password a session gets when changing it.
+pub const CURRENT_PASSWORD_LIMIT: Limit = Limit {
+    free: 5,
+    cap: throttle::WINDOW,
+};
+/// Wrong invitation codes a client address may send before each further one waits.
+pub const INVITATION_CODE_LIMIT: Limit = Limit {
+    free: 10,
+    cap: throttle::WINDOW,
+};
 
 /// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -157,28 +165,6 @@ fn hash_now(password: &str) -> Result<String, AccountError> {
         .map_err(|e| AccountError::Hashing(e.to_string()))
 }
 
-/// `bytes` random bytes from the operating system, base64url without padding.
-pub fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    OsRng.fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
-}
-
-/// SHA-256 of a token, as stored.
-pub fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// `len` characters drawn uniformly from `alphabet` by a CSPRNG.
-fn random_from(alphabet: &[u8], len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(alphabet[OsRng.gen_range(0..alphabet.len())]))
-        .collect()
-}
-
-/// Lowercase letters and digits without the look-alikes (0/o, 1/l/i).
-const READABLE: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-
 /// A signed-in caller, as the session says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -248,7 +234,9 @@ impl Accounts {
         password: String,
         display_name: Option<&PersonName>,
     ) -> Result<(), AccountError> {
-        check_password_policy(&password)?;
+        let mut identity = vec![username];
+        identity.extend(display_name.map(PersonName::as_str));
+        check_password_policy(&password, &identity)?;
         let hash = self.hasher.hash(password).await?;
         let sql = "INSERT INTO accounts (username, role, password_hash, display_name) \
                    VALUES ($1, $2, $3, $4)";
@@ -376,8 +364,12 @@ impl Accounts {
     }
 
     /// Signs in. Unknown user and wrong password answer the same and cost the same (one
-    /// Argon2 verification). Repeated failures for the account or from the client address
-    /// make the next try wait, doubling from 1 s up to the 15-minute window, never for good.
+    /// Argon2 verification). Each try is taken before the password is checked, against the
+    /// account at this address ([`ACCOUNT_ADDRESS_LIMIT`]), the address ([`ADDRESS_LIMIT`])
+    /// and, unless the account signed in from this address lately, the account
+    /// ([`ACCOUNT_LIMIT`]): past the free tries the next must wait, never for good, however
+    /// many arrive at once. A right password gives its try back, clears the account's
+    /// tries at this address and makes the address known.
     ///
     /// # Errors
     /// [`AccountError::InvalidCredentials`], [`AccountError::TemporaryPasswordExpired`],
@@ -389,22 +381,22 @@ impl Accounts {
         client: IpAddr,
     ) -> Result<NewSession, AccountError> {
         let now = self.clock.now();
-        let subjects = [format!("user:{username}"), format!("addr:{client}")];
-        for subject in &subjects {
-            if let Some(wait) = self.wait_before_next_try(subject, now).await? {
-                return Err(AccountError::TooManyAttempts {
-                    retry_after_secs: wait,
-                });
-            }
+        let pair = format!("pair:{username}|{client}");
+        let mut subjects = vec![
+            Subject::new(pair.clone(), ACCOUNT_ADDRESS_LIMIT),
+            Subject::new(format!("addr:{client}"), ADDRESS_LIMIT),
+        ];
+        if !self.known_address(username, client, now).await? {
+            subjects.push(Subject::new(format!("user:{username}"), ACCOUNT_LIMIT));
         }
+        let attempt = self.take_try(&subjects, now).await?;
         let account = self.account(username).await?;
         let hash = account.as_ref().map(|a| a.1.clone());
         if !self.hasher.verify(password, hash).await {
-            for subject in &subjects {
-                self.record_failure(subject, now).await?;
-            }
             return Err(AccountError::InvalidCredentials);
         }
+        attempt.give_back(&self.db, &[&pair]).await?;
+        self.remember_address(username, client, now).await?;
         let Some((_, _, temporary_expires_at, _)) = account else {
             return Err(AccountError::InvalidCredentials);
         };
@@ -432,49 +424,64 @@ impl Accounts {
         })
     }
 
-    async fn wait_before_next_try(
+    /// Whether `username` signed in from `client` within [`KNOWN_ADDRESS_FOR`].
+    async fn known_address(
         &self,
-        subject: &str,
+        username: &str,
+        client: IpAddr,
         now: DateTime<Utc>,
-    ) -> Result<Option<u64>, AccountError> {
-        let sql = "SELECT failed_at FROM sign_in_failures WHERE subject = $1 AND failed_at > $2 \
-                   ORDER BY failed_at DESC LIMIT 64";
-        let recent: Vec<DateTime<Utc>> = on_db!(&self.db, |pool| sqlx::query_scalar(sql)
-            .bind(subject)
-            .bind(now - FAILURE_WINDOW)
-            .fetch_all(pool)
+    ) -> Result<bool, AccountError> {
+        let sql = "SELECT count(*) FROM sign_in_known_addresses WHERE username = $1 \
+                   AND address = $2 AND last_signed_in_at > $3";
+        let found: i64 = on_db!(&self.db, |pool| sqlx::query_scalar(sql)
+            .bind(username)
+            .bind(client.to_string())
+            .bind(now - KNOWN_ADDRESS_FOR)
+            .fetch_one(pool)
             .await)?;
-        let Some(&last) = recent.first() else {
-            return Ok(None);
-        };
-        if recent.len() < FREE_FAILURES {
-            return Ok(None);
-        }
-        let exponent = u32::try_from(recent.len() - FREE_FAILURES)
-            .unwrap_or(u32::MAX)
-            .min(10);
-        let backoff = Duration::seconds(1i64 << exponent).min(FAILURE_WINDOW);
-        let until = last + backoff;
-        Ok((until > now).then(|| (until - now).num_seconds().max(1).unsigned_abs()))
+        Ok(found > 0)
     }
 
-    async fn record_failure(&self, subject: &str, now: DateTime<Utc>) -> Result<(), AccountError> {
-        let prune = "DELETE FROM sign_in_failures WHERE subject = $1 AND failed_at < $2";
-        let insert = "INSERT INTO sign_in_failures (subject, failed_at) VALUES ($1, $2)";
+    /// Records that `username` signed in from `client`, and forgets every address not
+    /// signed in from within [`KNOWN_ADDRESS_FOR`].
+    async fn remember_address(
+        &self,
+        username: &str,
+        client: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let upsert = "INSERT INTO sign_in_known_addresses (username, address, last_signed_in_at) \
+                      VALUES ($1, $2, $3) ON CONFLICT (username, address) \
+                      DO UPDATE SET last_signed_in_at = excluded.last_signed_in_at";
+        let prune = "DELETE FROM sign_in_known_addresses WHERE last_signed_in_at < $1";
         on_db!(&self.db, |pool| {
-            sqlx::query(prune)
-                .bind(subject)
-                .bind(now - FAILURE_WINDOW)
+            sqlx::query(upsert)
+                .bind(username)
+                .bind(client.to_string())
+                .bind(now)
                 .execute(pool)
                 .await?;
-            sqlx::query(insert)
-                .bind(subject)
-                .bind(now)
+            sqlx::query(prune)
+                .bind(now - KNOWN_ADDRESS_FOR)
                 .execute(pool)
                 .await
                 .map(drop)
         })?;
         Ok(())
+    }
+
+    /// Takes a try against `subjects` (see [`throttle::take`]).
+    async fn take_try(
+        &self,
+        subjects: &[Subject],
+        now: DateTime<Utc>,
+    ) -> Result<throttle::Try, AccountError> {
+        match throttle::take(&self.db, subjects, now).await? {
+            Taken::Granted(attempt) => Ok(attempt),
+            Taken::Wait(retry_after_secs) => {
+                Err(AccountError::TooManyAttempts { retry_after_secs })
+            }
+        }
     }
 
     /// The principal behind a bearer token, if the session is live; touches its idle timer
@@ -545,6 +552,8 @@ impl Accounts {
 
     /// Changes the caller's password; every other session of the account is revoked and the
     /// current one is no longer temporary. Answers whether the old password was temporary.
+    /// The new password may not contain the username nor anything in `identity` (the
+    /// applicant's e-mail address and names: [`crate::CaseService::identity_of`]).
     ///
     /// # Errors
     /// [`AccountError::InvalidCredentials`] for a wrong current password,
@@ -554,16 +563,25 @@ impl Accounts {
         principal: &Principal,
         current: String,
         new: String,
+        identity: &[String],
     ) -> Result<bool, AccountError> {
-        check_password_policy(&new)?;
+        let mut words = vec![principal.username.as_str()];
+        words.extend(identity.iter().map(String::as_str));
+        check_password_policy(&new, &words)?;
         if current == new {
             return Err(PasswordPolicyError::Unchanged.into());
         }
+        let subjects = [Subject::new(
+            format!("session:{}", hex::encode(&principal.session)),
+            CURRENT_PASSWORD_LIMIT,
+        )];
+        let attempt = self.take_try(&subjects, self.clock.now()).await?;
         let account = self.account(&principal.username).await?;
         let hash = account.as_ref().map(|a| a.1.clone());
         if !self.hasher.verify(current, hash).await {
             return Err(AccountError::InvalidCredentials);
         }
+        attempt.give_back(&self.db, &[]).await?;
         // A session opened just before the temporary password lapsed cannot still use it.
         if account
             .as_ref()
@@ -620,16 +638,30 @@ impl Accounts {
         Ok(code)
     }
 
-    /// The case an invitation code opens.
+    /// The case an invitation code opens. Wrong codes from one client address are slowed
+    /// down ([`INVITATION_CODE_LIMIT`]); a right one sent while the wait runs waits too.
     ///
     /// # Errors
-    /// Storage errors.
-    pub async fn case_for_invitation(&self, code: &str) -> Result<Option<String>, AccountError> {
+    /// [`AccountError::TooManyAttempts`], storage errors.
+    pub async fn case_for_invitation(
+        &self,
+        code: &str,
+        client: IpAddr,
+    ) -> Result<Option<String>, AccountError> {
+        let subjects = [Subject::new(
+            format!("invitation:{client}"),
+            INVITATION_CODE_LIMIT,
+        )];
+        let attempt = self.take_try(&subjects, self.clock.now()).await?;
         let sql = "SELECT case_id FROM invitation_codes WHERE code_hash = $1";
-        Ok(on_db!(&self.db, |pool| sqlx::query_scalar(sql)
+        let case: Option<String> = on_db!(&self.db, |pool| sqlx::query_scalar(sql)
             .bind(token_hash(code))
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        if case.is_some() {
+            attempt.give_back(&self.db, &[]).await?;
+        }
+        Ok(case)
     }
 }
 
@@ -686,24 +718,6 @@ fn unique_to_taken(e: sqlx::Error, username: &str) -> AccountError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_password_policy_counts_characters_and_caps_bytes() {
-        assert_eq!(
-            check_password_policy("short"),
-            Err(PasswordPolicyError::TooShort)
-        );
-        assert_eq!(
-            check_password_policy("ééééééééééé"),
-            Err(PasswordPolicyError::TooShort)
-        );
-        assert_eq!(check_password_policy("éééééééééééé"), Ok(()));
-        assert_eq!(check_password_policy(&"x".repeat(1024)), Ok(()));
-        assert_eq!(
-            check_password_policy(&"x".repeat(1025)),
-            Err(PasswordPolicyError::TooLong)
-        );
-    }
 
     #[test]
     fn generated_secrets_are_long_and_distinct() {

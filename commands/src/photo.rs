@@ -5,11 +5,13 @@
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{DynamicImage, GenericImageView, ImageFormat as Format, ImageReader, Limits};
 use prconfirm_domain::photo_quality::{self, QualityReport};
 use prconfirm_domain::values::{ImageFormat, PhotoRef, Sha256Hex, ValueError, PHOTO_MAX_BYTES};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 /// The largest decoded image the rules allow is 2000 x 2800 RGBA; anything asking for more
 /// memory than a few of those is a decompression bomb.
@@ -39,6 +41,44 @@ pub struct ProcessedPhoto {
     pub quality: QualityReport,
 }
 
+/// Decodes allowed at once (see [`process_bounded`]): each may take up to
+/// [`MAX_DECODE_ALLOC`] and a re-encoded copy, so two dozen uploads at once queue here
+/// instead of taking gigabytes.
+pub const MAX_CONCURRENT_DECODES: usize = 2;
+
+static DECODES: Semaphore = Semaphore::const_new(MAX_CONCURRENT_DECODES);
+
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// The most photos that were ever being decoded at once in this process.
+pub fn peak_concurrent_decodes() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// [`process`] on a blocking thread, at most [`MAX_CONCURRENT_DECODES`] at once in the
+/// process (like the Argon2 pool for passwords): the others wait their turn.
+///
+/// # Errors
+/// As [`process`].
+pub async fn process_bounded<B: AsRef<[u8]> + Send + 'static>(
+    raw: B,
+) -> Result<ProcessedPhoto, PhotoError> {
+    let _permit = DECODES
+        .acquire()
+        .await
+        .map_err(|e| PhotoError::Undecodable(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        let outcome = process(raw.as_ref());
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    })
+    .await
+    .map_err(|e| PhotoError::Undecodable(e.to_string()))?
+}
+
 /// Checks and cleans an uploaded photo. CPU-bound: call from a blocking thread.
 ///
 /// # Errors
@@ -52,6 +92,13 @@ pub fn process(raw: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
         Ok(Format::Png) => ImageFormat::Png,
         _ => return Err(PhotoError::NotJpegOrPng),
     };
+    // A file cut short still decodes (the JPEG decoder pads the missing scan with grey):
+    // refuse one that does not end its image.
+    if !complete(format, raw) {
+        return Err(PhotoError::Undecodable(
+            "the file is cut short: the image does not end".into(),
+        ));
+    }
     let reader = || {
         ImageReader::with_format(
             Cursor::new(raw),
@@ -93,6 +140,22 @@ pub fn process(raw: &[u8]) -> Result<ProcessedPhoto, PhotoError> {
         bytes: clean,
         quality,
     })
+}
+
+/// Whether the file holds its whole image: a PNG ends with its `IEND` chunk; a JPEG's last
+/// scan (`SOS`, `FF DA`) is followed by the end-of-image marker (`FF D9`). Inside a scan a
+/// 0xFF byte is always stuffed (`FF 00`), so `FF D9` there is the real marker; an end marker
+/// before the last scan (an embedded thumbnail's) does not count.
+fn complete(format: ImageFormat, raw: &[u8]) -> bool {
+    const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+    let last = |marker: u8| raw.windows(2).rposition(|w| w == [0xFF, marker]);
+    match format {
+        ImageFormat::Png => raw.ends_with(&IEND),
+        ImageFormat::Jpeg => match (last(0xDA), last(0xD9)) {
+            (Some(scan), Some(end)) => end > scan,
+            _ => false,
+        },
+    }
 }
 
 /// The quality pre-check of a decoded photo: shrunk to the working size, turned to luma,
@@ -225,11 +288,11 @@ impl BlobStore {
             return Ok(());
         }
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
+        prconfirm_migrations::private::create_dir(dir)?;
         let partial = dir.join(format!(".{}.partial", digest.as_str()));
         {
             use std::io::Write;
-            let mut file = std::fs::File::create(&partial)?;
+            let mut file = prconfirm_migrations::private::create_file(&partial)?;
             file.write_all(bytes)?;
             file.sync_all()?;
         }

@@ -322,6 +322,24 @@ impl CaseService {
         })
     }
 
+    /// What a new password of the applicant of `case_id` may not contain: their e-mail
+    /// address and names, from the case file (nothing for a case never invited).
+    ///
+    /// # Errors
+    /// As [`CaseService::load`].
+    pub async fn identity_of(&self, case_id: &str) -> Result<Vec<String>, CommandError> {
+        let file = self.load(case_id).await?.and_then(|c| c.case.file);
+        Ok(file
+            .map(|f| {
+                vec![
+                    f.email.as_str().to_owned(),
+                    f.given_name.as_str().to_owned(),
+                    f.family_name.as_str().to_owned(),
+                ]
+            })
+            .unwrap_or_default())
+    }
+
     /// Loads a case from its snapshot and events; `None` if it was never invited.
     ///
     /// # Errors

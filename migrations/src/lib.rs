@@ -6,6 +6,7 @@
 
 mod conn;
 mod cursor;
+pub mod private;
 
 pub use conn::{Conn, Owned};
 pub use cursor::{BadCursor, FeedCursor};
@@ -131,18 +132,33 @@ impl Database {
     }
 
     /// Opens (creating if needed) the SQLite file in `data_dir`: WAL journal and
-    /// `synchronous=FULL`, so that an acknowledged append survives a power loss.
+    /// `synchronous=FULL`, so that an acknowledged append survives a power loss. The
+    /// directory is kept at mode 0700 and the database's files at 0600 ([`private`]).
     ///
     /// # Errors
     /// [`StorageError::DataDir`] if the directory cannot be created, [`StorageError::Connect`]
     /// if the file cannot be opened.
     pub async fn open_sqlite(data_dir: &Path, max_connections: u32) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        let file = data_dir.join(SQLITE_FILE);
+        private::create_dir(data_dir)
+            .and_then(|()| private::ensure_file(&file))
+            .and_then(|()| {
+                // Left by an older version with a wider mode: SQLite keeps a file's mode.
+                ["-wal", "-shm"].iter().try_for_each(|suffix| {
+                    let side = data_dir.join(format!("{SQLITE_FILE}{suffix}"));
+                    match private::narrow(&side, private::FILE_MODE) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                        other => other,
+                    }
+                })
+            })
+            .map_err(|source| StorageError::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        // The WAL and shared-memory files SQLite creates next to it take this file's mode.
         let options = SqliteConnectOptions::new()
-            .filename(data_dir.join(SQLITE_FILE))
+            .filename(&file)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)

@@ -69,8 +69,10 @@ fn rfc3339(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("not an RFC 3339 time such as 2026-06-01T14:00:00Z: {e}"))
 }
 
+/// Creates an export for the auditor alone (mode 0600): it holds what the log holds.
 fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file = prconfirm_migrations::private::create_file(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     Ok(BufWriter::new(file))
 }
 

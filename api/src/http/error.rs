@@ -253,7 +253,7 @@ impl From<AccountError> for ApiError {
                 detail: format!("username {name} is taken"),
             },
             AccountError::Policy(p) => Self::Invalid {
-                code: "password_policy",
+                code: p.code(),
                 detail: p.to_string(),
             },
             AccountError::Storage(cause) => storage(cause),

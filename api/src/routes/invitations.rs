@@ -2,9 +2,11 @@
 //! and the credentials e-mailed by the `accounts` reactor) or decline (the case goes to an
 //! in-person landing).
 
+use std::net::SocketAddr;
+
 use crate::http::access::{Access, Resource};
 use crate::http::extract::Path;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::Method;
 use axum::routing::post;
 use axum::Json;
@@ -30,13 +32,13 @@ fn invitee() -> Result<RequestMeta, ApiError> {
     Ok(meta_for(Actor::new(id, ActorRole::Invitee)))
 }
 
-async fn case_for(state: &AppState, code: &str) -> Result<String, ApiError> {
+async fn case_for(state: &AppState, code: &str, client: SocketAddr) -> Result<String, ApiError> {
     if code.len() > 64 {
         return Err(ApiError::NotFound);
     }
     state
         .accounts
-        .case_for_invitation(code)
+        .case_for_invitation(code, client.ip())
         .await?
         .ok_or(ApiError::NotFound)
 }
@@ -47,9 +49,10 @@ async fn case_for(state: &AppState, code: &str) -> Result<String, ApiError> {
 /// retry) gets the same answer without making anything twice.
 async fn accept(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let case_id = case_for(&state, &code).await?;
+    let case_id = case_for(&state, &code, client).await?;
     let meta = invitee()?;
     // A lost race is another acceptance of the same invitation: look again, and answer as
     // it did. Three looks: something else entirely keeps changing the case.
@@ -87,9 +90,10 @@ async fn accept(
 
 async fn decline(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let case_id = case_for(&state, &code).await?;
+    let case_id = case_for(&state, &code, client).await?;
     let committed = state
         .cases
         .execute(&case_id, CaseCommand::DeclineInvitation, &invitee()?)

@@ -289,9 +289,7 @@ async fn photo(
         .case;
     case.check_photo_upload()
         .map_err(|e| ApiError::from(prconfirm_commands::CommandError::Rejected(e)))?;
-    let processed = tokio::task::spawn_blocking(move || prconfirm_commands::photo::process(&body))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let processed = prconfirm_commands::photo::process_bounded(body).await?;
     let blobs = state.blobs.clone();
     let stored = processed.clone();
     tokio::task::spawn_blocking(move || blobs.put(stored.reference.sha256(), &stored.bytes))

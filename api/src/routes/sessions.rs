@@ -105,9 +105,18 @@ async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     check_password_size(&body.current_password)?;
     check_password_size(&body.new_password)?;
+    let identity = match &caller.0.case_id {
+        Some(case_id) => state.cases.identity_of(case_id).await?,
+        None => Vec::new(),
+    };
     let was_temporary = state
         .accounts
-        .change_password(&caller.0, body.current_password, body.new_password)
+        .change_password(
+            &caller.0,
+            body.current_password,
+            body.new_password,
+            &identity,
+        )
         .await?;
     if let (true, Some(case_id)) = (was_temporary, &caller.0.case_id) {
         let awaiting = state

@@ -125,7 +125,7 @@ impl AuditKey {
     /// Creates a new key at `path` (mode 0600, in a directory of mode 0700) and its `.pub`.
     fn create(path: &Path) -> Result<Self, KeyError> {
         if let Some(dir) = path.parent() {
-            create_private_dir(dir)?;
+            prconfirm_migrations::private::create_dir(dir).map_err(io(dir))?;
         }
         let key = Self::generate()?;
         let mut secret = hex::encode(key.signing.to_bytes());
@@ -135,7 +135,9 @@ impl AuditKey {
         secret.clear();
         written?;
         let public = public_key_path(path);
-        std::fs::write(&public, format!("{}\n", key.public_key_hex())).map_err(io(&public))?;
+        prconfirm_migrations::private::create_file(&public)
+            .and_then(|mut f| f.write_all(format!("{}\n", key.public_key_hex()).as_bytes()))
+            .map_err(io(&public))?;
         tracing::info!(path = %path.display(), public_key = %key.public_key_hex(), "created the audit signing key");
         Ok(key)
     }
@@ -207,21 +209,6 @@ fn check_private(path: &Path) -> Result<(), KeyError> {
 #[cfg(not(unix))]
 fn check_private(_path: &Path) -> Result<(), KeyError> {
     Ok(())
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io(dir))
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))
 }
 
 /// Writes a file that must not exist yet, with `mode` from its creation on, and syncs it.

@@ -18,7 +18,11 @@ use crate::values::{
 pub struct CaseFile {
     pub application_number: ApplicationNumber,
     pub uci: Uci,
+    /// Read back under the rule in force when it was recorded, like every text value of an
+    /// event ([`crate::values::stored`]).
+    #[serde(deserialize_with = "crate::values::stored::name")]
     pub given_name: PersonName,
+    #[serde(deserialize_with = "crate::values::stored::name")]
     pub family_name: PersonName,
     pub date_of_birth: DateOfBirth,
     /// Read back under the rule in force when it was recorded.
@@ -89,7 +93,9 @@ pub enum CaseEvent {
     },
     /// Version 2.0; version 1.0 had a single `address` and no mailing address.
     AddressConfirmed {
+        #[serde(deserialize_with = "crate::values::stored::address")]
         residential: Address,
+        #[serde(default, deserialize_with = "crate::values::stored::opt_mailing")]
         mailing: Option<MailingAddress>,
         at: DateTime<Utc>,
     },
@@ -112,6 +118,7 @@ pub enum CaseEvent {
     PhotoReturned {
         by: ActorId,
         reason: ReturnReason,
+        #[serde(default, deserialize_with = "crate::values::stored::opt_text")]
         note: Option<Text>,
         at: DateTime<Utc>,
     },
@@ -133,6 +140,7 @@ pub enum CaseEvent {
         at: DateTime<Utc>,
     },
     AmendmentRequested {
+        #[serde(deserialize_with = "crate::values::stored::text")]
         details: Text,
         at: DateTime<Utc>,
     },
@@ -140,6 +148,7 @@ pub enum CaseEvent {
     EcoprAmended {
         replaces: DocumentNumber,
         document_number: DocumentNumber,
+        #[serde(deserialize_with = "crate::values::stored::text")]
         correction: Text,
         issued_on: NaiveDate,
         by: ActorId,
@@ -160,11 +169,13 @@ pub enum CaseEvent {
     },
     ReferredToInPersonLanding {
         by: ActorId,
+        #[serde(deserialize_with = "crate::values::stored::text")]
         reason: Text,
         at: DateTime<Utc>,
     },
     CaseWithdrawn {
         by: ActorId,
+        #[serde(deserialize_with = "crate::values::stored::text")]
         reason: Text,
         at: DateTime<Utc>,
     },
@@ -444,6 +455,32 @@ mod tests {
             at: DateTime::<Utc>::UNIX_EPOCH,
         };
         assert_eq!(event.event_version(), "1.1");
+    }
+
+    #[test]
+    fn events_recorded_before_names_and_text_were_narrowed_still_load() {
+        let invited = json!({"Invited": {"file": {
+            "application_number": "E001234567", "uci": "12345678",
+            "given_name": "Ana\u{202E}", "family_name": "B\u{200B}",
+            "date_of_birth": "1990-04-05", "email": "ana@example.ca", "language": "fr"},
+            "respond_by": "2026-01-02T03:04:05Z", "at": "2026-01-02T03:04:05Z"}});
+        assert!(serde_json::from_value::<CaseEvent>(invited).is_ok());
+        let address = json!({"AddressConfirmed": {
+            "residential": {"line1": "1 Main St\u{2066}", "city": "Ottawa", "province": "ON",
+                            "postal_code": "K1A 0B1"},
+            "mailing": {"line1": "PO Box 1\u{2028}", "city": "Ottawa", "province": "ON",
+                        "postal_code": "K1A 0B1"},
+            "at": "2026-01-02T03:04:05Z"}});
+        assert!(serde_json::from_value::<CaseEvent>(address).is_ok());
+        let returned = json!({"PhotoReturned": {"by": "officer.a", "reason": "other",
+            "note": "see \u{200B}", "at": "2026-01-02T03:04:05Z"}});
+        assert!(serde_json::from_value::<CaseEvent>(returned).is_ok());
+        let bad = json!({"CaseWithdrawn": {"by": "officer.a", "reason": "a\u{0}",
+            "at": "2026-01-02T03:04:05Z"}});
+        assert!(
+            serde_json::from_value::<CaseEvent>(bad).is_err(),
+            "controls never were allowed"
+        );
     }
 
     #[test]

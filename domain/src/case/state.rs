@@ -65,6 +65,7 @@ pub enum Stage {
     /// Closed at someone's request. Terminal.
     Withdrawn {
         by: ActorId,
+        #[serde(deserialize_with = "crate::values::stored::text")]
         reason: Text,
     },
 }
@@ -80,7 +81,9 @@ pub struct Progress {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Addresses {
+    #[serde(deserialize_with = "crate::values::stored::address")]
     pub residential: Address,
+    #[serde(default, deserialize_with = "crate::values::stored::opt_mailing")]
     pub mailing: Option<MailingAddress>,
 }
 
@@ -93,6 +96,7 @@ pub enum PhotoState {
     Returned {
         photo: UploadedPhoto,
         reason: ReturnReason,
+        #[serde(default, deserialize_with = "crate::values::stored::opt_text")]
         note: Option<Text>,
     },
     Accepted(UploadedPhoto),
@@ -128,6 +132,7 @@ pub struct Granted {
     pub granted_by: ActorId,
     /// Set by `EcoprIssued`, which the same command always records right after the grant.
     pub ecopr: Option<Ecopr>,
+    #[serde(default, deserialize_with = "crate::values::stored::opt_text")]
     pub amendment_requested: Option<Text>,
     pub addresses: Option<Addresses>,
     pub photo: Option<PhotoRef>,
@@ -146,7 +151,11 @@ pub struct Ecopr {
 pub enum Referral {
     InvitationDeclined,
     InvitationExpired,
-    Officer { by: ActorId, reason: Text },
+    Officer {
+        by: ActorId,
+        #[serde(deserialize_with = "crate::values::stored::text")]
+        reason: Text,
+    },
 }
 
 impl Stage {

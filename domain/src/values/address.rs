@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{clean_text, string_value, ValueError};
+use super::{clean_text_under, string_value, Rule, ValueError};
 
 /// A Canadian province or territory, by its two-letter postal abbreviation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,7 +165,18 @@ impl Address {
         province: Province,
         postal_code: PostalCode,
     ) -> Result<Self, ValueError> {
-        let address = Self::build(line1, line2, city, province, postal_code)?;
+        Self::residential_under(Rule::New, line1, line2, city, province, postal_code)
+    }
+
+    fn residential_under(
+        rule: Rule,
+        line1: &str,
+        line2: Option<&str>,
+        city: &str,
+        province: Province,
+        postal_code: PostalCode,
+    ) -> Result<Self, ValueError> {
+        let address = Self::build(rule, line1, line2, city, province, postal_code)?;
         if address.is_po_box() {
             return Err(ValueError::ResidentialPoBox);
         }
@@ -173,6 +184,7 @@ impl Address {
     }
 
     fn build(
+        rule: Rule,
         line1: &str,
         line2: Option<&str>,
         city: &str,
@@ -181,7 +193,7 @@ impl Address {
     ) -> Result<Self, ValueError> {
         let line2 = match line2.map(str::trim) {
             None | Some("") => None,
-            Some(l) => Some(clean_text("line2", l, Self::MAX_LINE)?),
+            Some(l) => Some(clean_text_under(rule, "line2", l, Self::MAX_LINE)?),
         };
         if !province
             .postal_districts()
@@ -193,9 +205,9 @@ impl Address {
             });
         }
         Ok(Self {
-            line1: clean_text("line1", line1, Self::MAX_LINE)?,
+            line1: clean_text_under(rule, "line1", line1, Self::MAX_LINE)?,
             line2,
-            city: clean_text("city", city, Self::MAX_LINE)?,
+            city: clean_text_under(rule, "city", city, Self::MAX_LINE)?,
             province,
             postal_code,
         })
@@ -243,6 +255,26 @@ impl Address {
     }
 }
 
+impl Address {
+    /// An address as stored in an event or snapshot, its lines under the rule in force when
+    /// it was recorded (see [`super::stored`]).
+    ///
+    /// # Errors
+    /// The deserializer's error, or the address's.
+    pub fn deserialize_stored<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = RawAddress::deserialize(d)?;
+        Self::residential_under(
+            Rule::Stored,
+            &r.line1,
+            r.line2.as_deref(),
+            &r.city,
+            r.province,
+            r.postal_code,
+        )
+        .map_err(serde::de::Error::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = RawAddress::deserialize(d)?;
@@ -272,7 +304,25 @@ impl MailingAddress {
         province: Province,
         postal_code: PostalCode,
     ) -> Result<Self, ValueError> {
-        Address::build(line1, line2, city, province, postal_code).map(Self)
+        Address::build(Rule::New, line1, line2, city, province, postal_code).map(Self)
+    }
+
+    /// A mailing address as stored in an event or snapshot (see [`Address::deserialize_stored`]).
+    ///
+    /// # Errors
+    /// The deserializer's error, or the address's.
+    pub fn deserialize_stored<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = RawAddress::deserialize(d)?;
+        Address::build(
+            Rule::Stored,
+            &r.line1,
+            r.line2.as_deref(),
+            &r.city,
+            r.province,
+            r.postal_code,
+        )
+        .map(Self)
+        .map_err(serde::de::Error::custom)
     }
     pub fn address(&self) -> &Address {
         &self.0

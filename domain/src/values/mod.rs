@@ -33,6 +33,15 @@ pub enum ValueError {
     TooLong { field: &'static str, max: usize },
     #[error("{field} must not contain control characters")]
     ControlCharacter { field: &'static str },
+    #[error(
+        "{field} must not contain invisible, formatting (such as bidirectional overrides), \
+         private-use, unassigned or line-separator characters"
+    )]
+    InvisibleCharacter { field: &'static str },
+    #[error("{field} must contain something visible")]
+    NothingVisible { field: &'static str },
+    #[error("{field} must contain a letter")]
+    NoLetter { field: &'static str },
     #[error("e-mail address is not valid")]
     Email,
     #[error("language must be \"en\" or \"fr\"")]
@@ -85,8 +94,28 @@ macro_rules! string_value {
 }
 pub(crate) use string_value;
 
-/// Checks a free-text field: trimmed, not empty, at most `max` characters, no control characters.
+/// Which rule a text value is checked under: as given now, or as read back from the log under
+/// the rule in force when it was recorded (control characters only), so that a value stored
+/// before a rule was tightened still loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    New,
+    Stored,
+}
+
+/// Checks a free-text field as given now: trimmed, not empty, at most `max` characters, and
+/// only characters a reader can see or that lay out visible ones (see [`refused`]), at
+/// least one of them visible.
 pub(crate) fn clean_text(field: &'static str, raw: &str, max: usize) -> Result<String, ValueError> {
+    clean_text_under(Rule::New, field, raw, max)
+}
+
+pub(crate) fn clean_text_under(
+    rule: Rule,
+    field: &'static str,
+    raw: &str,
+    max: usize,
+) -> Result<String, ValueError> {
     let value = raw.trim();
     if value.is_empty() {
         return Err(ValueError::Empty { field });
@@ -97,5 +126,114 @@ pub(crate) fn clean_text(field: &'static str, raw: &str, max: usize) -> Result<S
     if value.chars().any(char::is_control) {
         return Err(ValueError::ControlCharacter { field });
     }
+    if rule == Rule::New {
+        let chars: Vec<char> = value.chars().collect();
+        if (0..chars.len()).any(|i| refused(&chars, i)) {
+            return Err(ValueError::InvisibleCharacter { field });
+        }
+        if !chars.iter().any(|&c| visible(c)) {
+            return Err(ValueError::NothingVisible { field });
+        }
+    }
     Ok(value.to_owned())
+}
+
+/// Whether `chars[i]` is refused in names and free text, by its Unicode general category:
+/// controls (Cc), format characters (Cf: bidirectional embeddings, overrides, isolates and
+/// marks, zero-width spaces, the byte-order mark, soft hyphens...), surrogates (Cs),
+/// private-use (Co) and unassigned code points or noncharacters (Cn), and the line and
+/// paragraph separators (Zl, Zp). One exception: the zero-width non-joiner and joiner
+/// (U+200C, U+200D) between two letters or combining marks (a virama), where Persian, Indic and other scripts need them
+/// to spell a word.
+fn refused(chars: &[char], i: usize) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    let c = chars[i];
+    match c.general_category() {
+        G::Control
+        | G::Surrogate
+        | G::PrivateUse
+        | G::Unassigned
+        | G::LineSeparator
+        | G::ParagraphSeparator => true,
+        G::Format => {
+            use unicode_properties::GeneralCategoryGroup as Group;
+            let letter = |j: Option<usize>| {
+                j.and_then(|j| chars.get(j)).is_some_and(|c| {
+                    matches!(c.general_category_group(), Group::Letter | Group::Mark)
+                        && !matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}')
+                })
+            };
+            !(matches!(c, '\u{200C}' | '\u{200D}')
+                && letter(i.checked_sub(1))
+                && letter(Some(i + 1)))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `c` shows as something on the page: not white space, not a format character or
+/// combining mark on its own, and not one of the letters and symbols that are drawn blank
+/// (the Hangul fillers, the blank Braille pattern).
+pub(crate) fn visible(c: char) -> bool {
+    use unicode_properties::{GeneralCategoryGroup as Group, UnicodeGeneralCategory};
+    !c.is_whitespace()
+        && !matches!(
+            c,
+            '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' | '\u{2800}'
+        )
+        && matches!(
+            c.general_category_group(),
+            Group::Letter | Group::Number | Group::Punctuation | Group::Symbol
+        )
+}
+
+/// Serde's `deserialize_with` for text values read back from the log or a snapshot: the
+/// rule in force when they were recorded ([`Rule::Stored`]). What is given now goes through
+/// the types' own `Deserialize`, under the rule of today.
+pub mod stored {
+    use serde::{Deserialize, Deserializer};
+
+    use super::{Address, MailingAddress, PersonName, Text};
+
+    /// # Errors
+    /// The deserializer's error, or the value's.
+    pub fn name<'de, D: Deserializer<'de>>(d: D) -> Result<PersonName, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        PersonName::parse_stored(&raw).map_err(serde::de::Error::custom)
+    }
+
+    /// # Errors
+    /// The deserializer's error, or the value's.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Text::parse_stored(&raw).map_err(serde::de::Error::custom)
+    }
+
+    /// # Errors
+    /// The deserializer's error, or the value's.
+    pub fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text>, D::Error> {
+        let raw = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+        raw.map(|r| Text::parse_stored(&r))
+            .transpose()
+            .map_err(serde::de::Error::custom)
+    }
+
+    /// # Errors
+    /// The deserializer's error, or the value's.
+    pub fn address<'de, D: Deserializer<'de>>(d: D) -> Result<Address, D::Error> {
+        Address::deserialize_stored(d)
+    }
+
+    /// # Errors
+    /// The deserializer's error, or the value's.
+    pub fn opt_mailing<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<MailingAddress>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(transparent)]
+        struct Stored(
+            #[serde(deserialize_with = "MailingAddress::deserialize_stored")] MailingAddress,
+        );
+        Ok(<Option<Stored>>::deserialize(d)?.map(|s| s.0))
+    }
 }

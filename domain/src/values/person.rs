@@ -3,9 +3,10 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{clean_text, string_value, ValueError};
+use super::{clean_text, clean_text_under, string_value, visible, Rule, ValueError};
 
-/// A given or family name: trimmed, 1 to 100 characters, no control characters. Any script
+/// A given or family name: trimmed, 1 to 100 characters, at least one visible letter, no
+/// control, format, private-use or unassigned characters (see `clean_text`). Any script
 /// and accents are kept as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonName(String);
@@ -13,9 +14,24 @@ pub struct PersonName(String);
 impl PersonName {
     pub const MAX: usize = 100;
     /// # Errors
-    /// [`ValueError::Empty`], [`ValueError::TooLong`] or [`ValueError::ControlCharacter`].
+    /// [`ValueError::Empty`], [`ValueError::TooLong`], [`ValueError::ControlCharacter`],
+    /// [`ValueError::InvisibleCharacter`], [`ValueError::NothingVisible`] or
+    /// [`ValueError::NoLetter`].
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        clean_text("name", raw, Self::MAX).map(Self)
+        let name = clean_text("name", raw, Self::MAX)?;
+        if !name.chars().any(|c| c.is_alphabetic() && visible(c)) {
+            return Err(ValueError::NoLetter { field: "name" });
+        }
+        Ok(Self(name))
+    }
+
+    /// A name as stored in an event, under the rule in force when it was recorded (no
+    /// control characters). For reading the log only.
+    ///
+    /// # Errors
+    /// [`ValueError::Empty`], [`ValueError::TooLong`] or [`ValueError::ControlCharacter`].
+    pub fn parse_stored(raw: &str) -> Result<Self, ValueError> {
+        clean_text_under(Rule::Stored, "name", raw, Self::MAX).map(Self)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -24,15 +40,31 @@ impl PersonName {
 string_value!(PersonName);
 
 /// Free text an actor writes: a reason, a note, the details of an amendment request.
-/// Trimmed, 1 to 2,000 characters, no control characters but line breaks and tabs.
+/// Trimmed, 1 to 2,000 characters, something visible, no control characters but line breaks
+/// and tabs, no format, private-use or unassigned characters nor line or paragraph
+/// separators (see `clean_text`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text(String);
 
 impl Text {
     pub const MAX: usize = 2_000;
     /// # Errors
-    /// [`ValueError::Empty`], [`ValueError::TooLong`] or [`ValueError::ControlCharacter`].
+    /// [`ValueError::Empty`], [`ValueError::TooLong`], [`ValueError::ControlCharacter`],
+    /// [`ValueError::InvisibleCharacter`] or [`ValueError::NothingVisible`].
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        Self::parse_under(Rule::New, raw)
+    }
+
+    /// Text as stored in an event, under the rule in force when it was recorded. For reading
+    /// the log only.
+    ///
+    /// # Errors
+    /// [`ValueError::Empty`], [`ValueError::TooLong`] or [`ValueError::ControlCharacter`].
+    pub fn parse_stored(raw: &str) -> Result<Self, ValueError> {
+        Self::parse_under(Rule::Stored, raw)
+    }
+
+    fn parse_under(rule: Rule, raw: &str) -> Result<Self, ValueError> {
         let flat: String = raw
             .chars()
             .map(|c| {
@@ -43,7 +75,7 @@ impl Text {
                 }
             })
             .collect();
-        clean_text("text", &flat, Self::MAX)?;
+        clean_text_under(rule, "text", &flat, Self::MAX)?;
         Ok(Self(raw.trim().to_owned()))
     }
     pub fn as_str(&self) -> &str {
@@ -241,12 +273,105 @@ mod tests {
     }
 
     #[test]
+    fn names_refuse_invisible_and_formatting_characters_by_category() {
+        let invisible = |raw: &str| PersonName::parse(raw);
+        for raw in [
+            "Ana\u{202E}anilA",    // right-to-left override
+            "\u{2066}Ana\u{2069}", // isolates
+            "Ana\u{200E}",         // left-to-right mark
+            "Bé\u{200B}langer",    // zero-width space
+            "\u{FEFF}Ana",         // byte-order mark
+            "An\u{00AD}a",         // soft hyphen
+            "Ana\u{E000}",         // private use
+            "Ana\u{F0000}",        // supplementary private use
+            "Ana\u{0378}",         // unassigned
+            "Ana\u{FDD0}",         // noncharacter
+            "Ana\u{2028}Maria",    // line separator
+            "Ana\u{2029}Maria",    // paragraph separator
+            "\u{200D}Ana",         // a joiner not between letters
+            "Ana \u{200C} Maria",
+        ] {
+            assert_eq!(
+                invisible(raw),
+                Err(ValueError::InvisibleCharacter { field: "name" }),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            PersonName::parse("a\u{85}b"),
+            Err(ValueError::ControlCharacter { field: "name" }),
+            "C1 controls too"
+        );
+        for blank in [
+            "\u{3164}",
+            "\u{115F}\u{1160}",
+            "\u{2800}\u{2800}",
+            "\u{0301}",
+        ] {
+            assert!(
+                matches!(
+                    PersonName::parse(blank),
+                    Err(ValueError::NothingVisible { .. })
+                ),
+                "{blank:?}"
+            );
+        }
+        assert_eq!(
+            PersonName::parse("--- ..."),
+            Err(ValueError::NoLetter { field: "name" })
+        );
+        for good in [
+            "علی\u{200C}رضا",
+            "क्\u{200D}ष",
+            "Nguyễn Thị",
+            "O'Brien-Smith",
+            "Łódź",
+            "李小龍",
+            "José\u{0301}",
+        ] {
+            assert!(PersonName::parse(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn names_and_text_stored_under_the_older_rule_still_load() {
+        let name = "\"Ana\u{202E}\"";
+        assert!(
+            serde_json::from_str::<PersonName>(name).is_err(),
+            "given now"
+        );
+        let stored = crate::values::stored::name(&mut serde_json::Deserializer::from_str(name));
+        assert_eq!(stored.ok().map(|n| n.0), Some("Ana\u{202E}".to_owned()));
+        let text = "\"note\u{200B}\"";
+        assert!(serde_json::from_str::<Text>(text).is_err());
+        assert!(crate::values::stored::text(&mut serde_json::Deserializer::from_str(text)).is_ok());
+        assert!(
+            crate::values::stored::name(&mut serde_json::Deserializer::from_str("\"a\\u0000\""))
+                .is_err(),
+            "the older rule still refused controls"
+        );
+    }
+
+    #[test]
     fn free_text_keeps_line_breaks() {
         assert_eq!(
             Text::parse("line one\nline two").map(|t| t.0),
             Ok("line one\nline two".into())
         );
         assert!(Text::parse("\n\t").is_err());
+        assert_eq!(
+            Text::parse("one\u{2028}two"),
+            Err(ValueError::InvisibleCharacter { field: "text" })
+        );
+        assert_eq!(
+            Text::parse("\u{200B}\u{3164}"),
+            Err(ValueError::InvisibleCharacter { field: "text" })
+        );
+        assert_eq!(
+            Text::parse("\u{3164} \u{2800}"),
+            Err(ValueError::NothingVisible { field: "text" })
+        );
+        assert!(Text::parse("Merci ! 👍 → 42 %").is_ok());
     }
 
     #[test]

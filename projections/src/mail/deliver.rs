@@ -98,8 +98,9 @@ impl MailSender {
 fn write_file(dir: &Path, id: &str, message: &Message) -> Result<(), String> {
     let path = dir.join(format!("{id}.eml"));
     let partial = dir.join(format!(".{id}.eml.partial"));
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&partial, message.formatted()))
+    prconfirm_migrations::private::create_dir(dir)
+        .and_then(|()| prconfirm_migrations::private::create_file(&partial))
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &message.formatted()))
         .and_then(|()| std::fs::rename(&partial, &path))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

@@ -53,9 +53,14 @@ macro_rules! on_both_backends_db {
 mod audit;
 mod ecopr;
 mod edge;
+mod files;
+mod guessing;
 mod operations;
+mod passwords;
+mod photos;
 mod reactions;
 mod smtp;
+mod text;
 
 on_both_backends!(
     a_family_of_two_walks_from_invitation_into_the_portal,

@@ -487,7 +487,7 @@ async fn json_logs_hold_one_line_per_request_and_no_secret_or_personal_data(db: 
     );
     assert_eq!(status, StatusCode::CREATED);
     let token = session["token"].as_str().unwrap().to_owned();
-    let new_password = "my own passphrase of Zéphyrine";
+    let new_password = "my own passphrase of the north shore";
     let (status, _) = track(
         send(
             &server,

@@ -1,0 +1,235 @@
+//! Guessing throttles on a real store: however many wrong passwords arrive at once, only the
+//! allowed number is ever checked, and the right one is refused while the wait runs.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::Duration;
+use prconfirm_commands::accounts::{AccountError, Accounts, PasswordHasherPool};
+use prconfirm_commands::{ActorRole, ManualClock};
+use prconfirm_migrations::Database;
+
+use crate::common::*;
+use crate::on_both_backends;
+
+on_both_backends!(
+    concurrent_wrong_passwords_are_checked_at_most_the_allowed_number_of_times,
+    concurrent_wrong_current_passwords_are_checked_at_most_the_allowed_number_of_times,
+    strangers_guessing_from_many_addresses_cannot_lock_the_real_user_out,
+);
+
+const PASSWORD: &str = "the officer's own long passphrase";
+/// Wrong tries an account gets from one address before each further one must wait.
+const FREE_TRIES: usize = 5;
+
+fn accounts(db: &Database) -> (Accounts, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start()));
+    let accounts = Accounts::new(
+        db.clone(),
+        PasswordHasherPool::new().unwrap(),
+        clock.clone(),
+    );
+    (accounts, clock)
+}
+
+fn address(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+/// How many of `outcomes` were checked (a wrong password) and how many were told to wait.
+fn tally<T>(outcomes: Vec<Result<T, AccountError>>) -> (usize, usize) {
+    let mut checked = 0;
+    let mut throttled = 0;
+    for outcome in outcomes {
+        match outcome {
+            Err(AccountError::InvalidCredentials) => checked += 1,
+            Err(AccountError::TooManyAttempts { retry_after_secs }) => {
+                assert!(retry_after_secs >= 1);
+                throttled += 1;
+            }
+            Err(other) => panic!("unexpected {other}"),
+            Ok(_) => panic!("a wrong password was taken"),
+        }
+    }
+    (checked, throttled)
+}
+
+async fn concurrent_wrong_passwords_are_checked_at_most_the_allowed_number_of_times(db: Database) {
+    let (accounts, clock) = accounts(&db);
+    accounts
+        .create_staff("officer.a", ActorRole::Officer, PASSWORD.into())
+        .await
+        .unwrap();
+    let from = address("192.0.2.10");
+
+    let tries = (0..30).map(|i| {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .sign_in("officer.a", format!("wrong guess number {i}"), from)
+                .await
+        }
+    });
+    let (checked, throttled) = tally(futures::future::join_all(tries).await);
+
+    assert_eq!(
+        (checked, throttled),
+        (FREE_TRIES, 30 - FREE_TRIES),
+        "every try beyond the free ones waits, however many arrive at once"
+    );
+    let refused = accounts.sign_in("officer.a", PASSWORD.into(), from).await;
+    assert!(
+        matches!(refused, Err(AccountError::TooManyAttempts { .. })),
+        "the right password waits too: {refused:?}"
+    );
+    clock.advance(Duration::seconds(1));
+    accounts
+        .sign_in("officer.a", PASSWORD.into(), from)
+        .await
+        .expect("the right password once the wait is over");
+}
+
+async fn concurrent_wrong_current_passwords_are_checked_at_most_the_allowed_number_of_times(
+    db: Database,
+) {
+    let (accounts, clock) = accounts(&db);
+    accounts
+        .create_staff("officer.a", ActorRole::Officer, PASSWORD.into())
+        .await
+        .unwrap();
+    let session = accounts
+        .sign_in("officer.a", PASSWORD.into(), address("192.0.2.10"))
+        .await
+        .unwrap();
+    let principal = accounts
+        .authenticate(&session.token)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let tries = (0..30).map(|i| {
+        let (accounts, principal) = (accounts.clone(), principal.clone());
+        async move {
+            accounts
+                .change_password(
+                    &principal,
+                    format!("wrong current password {i}"),
+                    "a new passphrase nobody guesses".into(),
+                    &[],
+                )
+                .await
+        }
+    });
+    let (checked, throttled) = tally(futures::future::join_all(tries).await);
+
+    assert_eq!((checked, throttled), (FREE_TRIES, 30 - FREE_TRIES));
+    let refused = accounts
+        .change_password(
+            &principal,
+            PASSWORD.into(),
+            "a new passphrase nobody guesses".into(),
+            &[],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(AccountError::TooManyAttempts { .. })),
+        "{refused:?}"
+    );
+    clock.advance(Duration::seconds(1));
+    accounts
+        .change_password(
+            &principal,
+            PASSWORD.into(),
+            "a new passphrase nobody guesses".into(),
+            &[],
+        )
+        .await
+        .expect("the right current password once the wait is over");
+}
+
+async fn strangers_guessing_from_many_addresses_cannot_lock_the_real_user_out(db: Database) {
+    let (accounts, clock) = accounts(&db);
+    accounts
+        .create_staff("officer.a", ActorRole::Officer, PASSWORD.into())
+        .await
+        .unwrap();
+    let home = address("192.0.2.10");
+    accounts
+        .sign_in("officer.a", PASSWORD.into(), home)
+        .await
+        .expect("the officer signs in from the office");
+
+    // Strangers guess from forty addresses, three times each, one guess every two seconds.
+    for n in 0..40 {
+        let stranger = address(&format!("198.51.100.{n}"));
+        for i in 0..3 {
+            let outcome = accounts
+                .sign_in("officer.a", format!("stranger {n} guess {i}"), stranger)
+                .await;
+            assert!(
+                matches!(
+                    outcome,
+                    Err(AccountError::InvalidCredentials | AccountError::TooManyAttempts { .. })
+                ),
+                "{outcome:?}"
+            );
+            clock.advance(Duration::seconds(2));
+        }
+    }
+
+    // The address the officer signed in from before is not theirs to hold up.
+    accounts
+        .sign_in("officer.a", PASSWORD.into(), home)
+        .await
+        .expect("the officer's own address is not locked out by strangers");
+
+    // A new stranger waits, but only briefly: the account's back-off is capped low.
+    let newcomer = address("203.0.113.7");
+    let Err(AccountError::TooManyAttempts { retry_after_secs }) = accounts
+        .sign_in("officer.a", "one more guess".into(), newcomer)
+        .await
+    else {
+        panic!("a new address is slowed down while the account is under attack");
+    };
+    assert!(
+        retry_after_secs <= 120,
+        "the account-wide wait is capped at two minutes: {retry_after_secs} s"
+    );
+
+    // The officer from a new address (a hotel) waits at most that long, then gets in.
+    let hotel = address("203.0.113.99");
+    match accounts.sign_in("officer.a", PASSWORD.into(), hotel).await {
+        Ok(_) => {}
+        Err(AccountError::TooManyAttempts { retry_after_secs }) => {
+            assert!(retry_after_secs <= 120, "{retry_after_secs} s");
+            clock.advance(Duration::seconds(i64::try_from(retry_after_secs).unwrap()));
+            accounts
+                .sign_in("officer.a", PASSWORD.into(), hotel)
+                .await
+                .expect("the officer gets in once the short wait is over");
+        }
+        Err(other) => panic!("{other}"),
+    }
+
+    // The officer's own mistakes from the office count against the office only: five, then
+    // the office waits, and the strangers' tries never added to it.
+    for i in 0..5 {
+        let outcome = accounts
+            .sign_in("officer.a", format!("a typo {i}"), home)
+            .await;
+        assert!(
+            matches!(outcome, Err(AccountError::InvalidCredentials)),
+            "{outcome:?}"
+        );
+    }
+    let outcome = accounts.sign_in("officer.a", PASSWORD.into(), home).await;
+    assert!(
+        matches!(
+            outcome,
+            Err(AccountError::TooManyAttempts {
+                retry_after_secs: 1
+            })
+        ),
+        "{outcome:?}"
+    );
+}
