@@ -45,14 +45,7 @@ async fn wrong_invitation_codes_from_one_address_are_slowed_down(server: TestSer
         "at most ten wrong codes are looked up: {not_found}"
     );
 
-    let (status, problem) = server
-        .call(
-            Method::POST,
-            &format!("/v1/invitations/{code}/acceptance"),
-            None,
-            None,
-        )
-        .await;
+    let (status, problem) = server.accept(&code).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts")),

@@ -618,14 +618,7 @@ async fn invited_and_accepted(
     let case_id = invited["case_id"].as_str().unwrap().to_owned();
 
     let code = server.mail_line(&case_id, 1, "Invitation code: ").await;
-    let (status, accepted) = server
-        .call(
-            Method::POST,
-            &format!("/v1/invitations/{code}/acceptance"),
-            None,
-            None,
-        )
-        .await;
+    let (status, accepted) = server.accept(&code).await;
     assert_eq!(status, StatusCode::OK, "{accepted}");
     assert_eq!(accepted["case_id"], case_id);
 
@@ -818,14 +811,7 @@ async fn a_temporary_password_session_can_only_change_the_password(server: TestS
         .await;
     let case_id = invited["case_id"].as_str().unwrap().to_owned();
     let code = server.mail_line(&case_id, 1, "Invitation code: ").await;
-    server
-        .call(
-            Method::POST,
-            &format!("/v1/invitations/{code}/acceptance"),
-            None,
-            None,
-        )
-        .await;
+    server.accept(&code).await;
     let username = server.mail_line(&case_id, 3, "Username: ").await;
     let temporary = server.mail_line(&case_id, 3, "Temporary password: ").await;
     let (_, session) = server.sign_in(&username, &temporary).await;
@@ -857,14 +843,7 @@ async fn a_temporary_password_session_can_only_change_the_password(server: TestS
         (StatusCode::UNPROCESSABLE_ENTITY, Some("password_policy"))
     );
     // Accepting again once the account exists is a step out of order.
-    let (status, problem) = server
-        .call(
-            Method::POST,
-            &format!("/v1/invitations/{code}/acceptance"),
-            None,
-            None,
-        )
-        .await;
+    let (status, problem) = server.accept(&code).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (StatusCode::CONFLICT, Some("invalid_transition"))

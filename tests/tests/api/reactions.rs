@@ -94,14 +94,7 @@ async fn an_acceptance_whose_account_was_never_made_gets_it_after_a_restart(db: 
     let officer = server.officer("officer.a").await;
     let case_id = invite(&server, &officer, "12345678", "ana@example.ca").await;
     let code = server.mail_line(&case_id, 1, "Invitation code: ").await;
-    let (status, accepted) = server
-        .call(
-            Method::POST,
-            &format!("/v1/invitations/{code}/acceptance"),
-            None,
-            None,
-        )
-        .await;
+    let (status, accepted) = server.accept(&code).await;
     assert_eq!(status, StatusCode::OK, "{accepted}");
     let (_, view) = server.call(Method::GET, "/v1/my/case", None, None).await;
     assert_eq!(view["code"], "unauthenticated", "{view}");

@@ -354,6 +354,17 @@ impl TestServer {
         self.running = Running::Task(task);
     }
 
+    /// Accepts the invitation with `code`, as the applicant's portal does (no session).
+    pub async fn accept(&self, code: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            &format!("/v1/invitations/{code}/acceptance"),
+            None,
+            None,
+        )
+        .await
+    }
+
     /// Runs the real binary's command line (`prconfirm ARGS`) on this server's storage, as an
     /// operator would; answers its standard output.
     pub async fn cli(&self, args: &[&str]) -> String {

@@ -69,14 +69,7 @@ async fn invitation_and_credentials_arrive_by_smtp_once_the_relay_takes_them(db:
     wait_for_outbox(&server, 0).await;
 
     // The applicant walks on with what the relay delivered.
-    let (status, _) = server
-        .call(
-            Method::POST,
-            &format!("/v1/invitations/{code}/acceptance"),
-            None,
-            None,
-        )
-        .await;
+    let (status, _) = server.accept(&code).await;
     assert_eq!(status, StatusCode::OK);
     let credentials = nth_message(&shared, 2).await;
     let username = line(&credentials, "Username: ");

@@ -18,7 +18,7 @@ on_both_backends!(
     strangers_guessing_from_many_addresses_cannot_lock_the_real_user_out,
 );
 
-const PASSWORD: &str = "the officer's own long passphrase";
+const PASSWORD: &str = "a long passphrase of my own choosing";
 /// Wrong tries an account gets from one address before each further one must wait.
 const FREE_TRIES: usize = 5;
 
