@@ -23,6 +23,7 @@ use chrono::Utc;
 use clap::Parser;
 use hdrhistogram::Histogram;
 use prconfirm_api::cli::Cli;
+use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::generate::{generate, Plan};
 use prconfirm_commands::{
@@ -171,14 +172,22 @@ async fn queue_latency(db: &Database, requests: usize) {
         "0",
         "serve",
     ]);
+    let key = MfaKey::load_or_create(&mfa::default_key_path(dir.path())).unwrap();
     let accounts = Accounts::new(
         db.clone(),
         PasswordHasherPool::new().unwrap(),
         Arc::new(SystemClock),
+        key,
     );
-    let _ = accounts
+    // The officer may exist from an earlier run on this database: a new factor then.
+    let enrolment = match accounts
         .create_staff("officer.bench", ActorRole::Officer, STAFF_PASSWORD.into())
-        .await;
+        .await
+    {
+        Ok(enrolment) => enrolment,
+        Err(_) => accounts.reset_second_factor("officer.bench").await.unwrap(),
+    };
+    let otp = mfa::code_for(enrolment.uri(), Utc::now()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let settings = cli.settings.clone();
@@ -192,7 +201,7 @@ async fn queue_latency(db: &Database, requests: usize) {
     let session: serde_json::Value = loop {
         match client
             .post(format!("{base}/v1/sessions"))
-            .json(&serde_json::json!({"username": "officer.bench", "password": STAFF_PASSWORD}))
+            .json(&serde_json::json!({"username": "officer.bench", "password": STAFF_PASSWORD, "otp": otp}))
             .send()
             .await
         {

@@ -110,6 +110,12 @@ pub struct SignIn {
     username: String,
     #[schema(max_length = 1024)]
     password: String,
+    /// Staff only, and required for them: the current code of their second factor (TOTP,
+    /// RFC 6238: SHA-1, 6 digits, 30 s steps), each code accepted once. Without a valid,
+    /// unused code of the current or previous step: 401, the same answer as a wrong
+    /// password. Applicants send none.
+    #[schema(pattern = "^[0-9]{6}$")]
+    otp: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -163,6 +163,12 @@ pub struct Settings {
     #[arg(long, env = "PRCONFIRM_AUDIT_KEY", global = true)]
     pub audit_key: Option<PathBuf>,
 
+    /// The key that seals staff second-factor (TOTP) secrets in the database (created, mode
+    /// 0600, on first use). Default: `<data dir>/keys/mfa-totp.key`. Without it no staff
+    /// account can sign in: back it up with the database, never in the same place.
+    #[arg(long, env = "PRCONFIRM_MFA_KEY", global = true)]
+    pub mfa_key: Option<PathBuf>,
+
     /// While serving, sign an audit checkpoint over new events every this many seconds
     /// (0: never).
     #[arg(
@@ -343,6 +349,13 @@ impl Settings {
             self.service_standards(),
             self.deadline_policy(),
         )
+    }
+
+    /// Where the key sealing staff second-factor secrets lives.
+    pub fn mfa_key_path(&self) -> PathBuf {
+        self.mfa_key
+            .clone()
+            .unwrap_or_else(|| prconfirm_commands::accounts::mfa::default_key_path(&self.data_dir))
     }
 
     /// Where the audit signing key lives.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use prconfirm_commands::accounts::mfa::MfaKey;
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::audit::{self, AuditKey};
 use prconfirm_commands::photo::BlobStore;
@@ -66,6 +67,16 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     Ok(db)
 }
 
+/// The key sealing staff second-factor secrets, created on first use.
+///
+/// # Errors
+/// If the key file cannot be read or created.
+pub fn mfa_key(settings: &Settings) -> anyhow::Result<MfaKey> {
+    let path = settings.mfa_key_path();
+    MfaKey::load_or_create(&path)
+        .with_context(|| format!("loading the second-factor key {}", path.display()))
+}
+
 /// Builds the application state on an open database.
 ///
 /// # Errors
@@ -79,7 +90,12 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         },
         clock.clone(),
     );
-    let accounts = Accounts::new(db.clone(), PasswordHasherPool::new()?, clock);
+    let accounts = Accounts::new(
+        db.clone(),
+        PasswordHasherPool::new()?,
+        clock,
+        mfa_key(settings)?,
+    );
     let projections = Signals::new(service.appended());
     Ok(AppState {
         db,

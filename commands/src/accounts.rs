@@ -1,7 +1,8 @@
 //! Accounts, passwords, sessions and invitation codes: the credentials side of the portal.
 //!
 //! Secrets never enter the event log. Passwords are Argon2id hashes; session tokens and
-//! invitation codes are random and stored only as SHA-256. Hashing runs on blocking threads
+//! invitation codes are random and stored only as SHA-256; staff second-factor secrets are
+//! sealed under a key outside the database ([`mfa`]). Hashing runs on blocking threads
 //! behind a semaphore as wide as the machine, so a flood of sign-ins queues instead of
 //! starving the server.
 
@@ -16,9 +17,11 @@ use prconfirm_migrations::{on_conn, on_db, Conn, Database};
 use rand::rngs::OsRng;
 use tokio::sync::Semaphore;
 
+use self::mfa::{Enrolment, MfaError, MfaKey};
 use crate::clock::Clock;
 use crate::metadata::ActorRole;
 
+pub mod mfa;
 pub mod policy;
 pub mod throttle;
 mod tokens;
@@ -84,6 +87,10 @@ pub enum AccountError {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("username {0} is taken")]
     UsernameTaken(String),
+    #[error("no staff account {0}")]
+    NoSuchStaff(String),
+    #[error(transparent)]
+    Mfa(#[from] MfaError),
     #[error(transparent)]
     Policy(#[from] PasswordPolicyError),
     #[error("storage: {0}")]
@@ -193,22 +200,62 @@ pub struct IssuedCredentials {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A staff account as `staff list` shows it: no secret, no hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StaffAccount {
+    pub username: String,
+    pub role: String,
+    pub display_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Whether a second factor is enrolled (else the account cannot sign in).
+    pub second_factor: bool,
+}
+
 /// The credential store.
 #[derive(Debug, Clone)]
 pub struct Accounts {
     db: Database,
     hasher: PasswordHasherPool,
     clock: Arc<dyn Clock>,
+    mfa: MfaKey,
 }
 
-type AccountRow = (String, String, Option<DateTime<Utc>>, Option<String>);
+/// A change to a staff account that ends its sessions.
+enum StaffChange {
+    /// A new sealed second-factor secret.
+    Secret(Vec<u8>),
+    DisabledAt(DateTime<Utc>),
+}
+
+/// What sign-in and password changes read of an account.
+#[derive(Debug, sqlx::FromRow)]
+struct AccountRow {
+    role: String,
+    password_hash: String,
+    temporary_expires_at: Option<DateTime<Utc>>,
+    mfa_secret: Option<Vec<u8>>,
+    mfa_last_step: Option<i64>,
+    disabled_at: Option<DateTime<Utc>>,
+}
 
 impl Accounts {
-    pub fn new(db: Database, hasher: PasswordHasherPool, clock: Arc<dyn Clock>) -> Self {
-        Self { db, hasher, clock }
+    pub fn new(
+        db: Database,
+        hasher: PasswordHasherPool,
+        clock: Arc<dyn Clock>,
+        mfa: MfaKey,
+    ) -> Self {
+        Self {
+            db,
+            hasher,
+            clock,
+            mfa,
+        }
     }
 
-    /// Creates a staff account (officer, auditor or analyst).
+    /// Creates a staff account (officer, auditor or analyst) with its second factor;
+    /// answers the enrolment to show once.
     ///
     /// # Errors
     /// [`AccountError::UsernameTaken`], [`AccountError::Policy`] or storage errors.
@@ -217,13 +264,14 @@ impl Accounts {
         username: &str,
         role: ActorRole,
         password: String,
-    ) -> Result<(), AccountError> {
+    ) -> Result<Enrolment, AccountError> {
         self.create_staff_named(username, role, password, None)
             .await
     }
 
     /// Creates a staff account with the name printed for it where a person's name is due
     /// (an officer's electronic signature on the eCoPR); without one, the username is used.
+    /// Answers the second factor's enrolment, to show once.
     ///
     /// # Errors
     /// [`AccountError::UsernameTaken`], [`AccountError::Policy`] or storage errors.
@@ -233,22 +281,117 @@ impl Accounts {
         role: ActorRole,
         password: String,
         display_name: Option<&PersonName>,
-    ) -> Result<(), AccountError> {
+    ) -> Result<Enrolment, AccountError> {
         let mut identity = vec![username];
         identity.extend(display_name.map(PersonName::as_str));
         check_password_policy(&password, &identity)?;
         let hash = self.hasher.hash(password).await?;
-        let sql = "INSERT INTO accounts (username, role, password_hash, display_name) \
-                   VALUES ($1, $2, $3, $4)";
+        let (enrolment, sealed) = mfa::enrol(&self.mfa, username)?;
+        let sql = "INSERT INTO accounts (username, role, password_hash, display_name, \
+                   mfa_secret) VALUES ($1, $2, $3, $4, $5)";
         let outcome = on_db!(&self.db, |pool| sqlx::query(sql)
             .bind(username)
             .bind(role.as_str())
             .bind(&hash)
             .bind(display_name.map(PersonName::as_str))
+            .bind(&sealed)
             .execute(pool)
             .await
             .map(drop));
-        outcome.map_err(|e| unique_to_taken(e, username))
+        outcome.map_err(|e| unique_to_taken(e, username))?;
+        Ok(enrolment)
+    }
+
+    /// A new second factor for a staff account (a lost or replaced phone): the old secret
+    /// stops working and every session of the account ends. Answers the enrolment, to show
+    /// once.
+    ///
+    /// # Errors
+    /// [`AccountError::NoSuchStaff`] or storage errors.
+    pub async fn reset_second_factor(&self, username: &str) -> Result<Enrolment, AccountError> {
+        let (enrolment, sealed) = mfa::enrol(&self.mfa, username)?;
+        self.change_staff(username, StaffChange::Secret(sealed))
+            .await?;
+        Ok(enrolment)
+    }
+
+    /// Disables a staff account: it cannot sign in, and its sessions end at once.
+    ///
+    /// # Errors
+    /// [`AccountError::NoSuchStaff`] or storage errors.
+    pub async fn disable_staff(&self, username: &str) -> Result<(), AccountError> {
+        let now = self.clock.now();
+        self.change_staff(username, StaffChange::DisabledAt(now))
+            .await
+    }
+
+    /// Enables a disabled staff account again (its old sessions stay ended).
+    ///
+    /// # Errors
+    /// [`AccountError::NoSuchStaff`] or storage errors.
+    pub async fn enable_staff(&self, username: &str) -> Result<(), AccountError> {
+        let sql = "UPDATE accounts SET disabled_at = NULL \
+                   WHERE username = $1 AND role <> 'applicant'";
+        let changed = on_db!(&self.db, |pool| sqlx::query(sql)
+            .bind(username)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if changed == 0 {
+            return Err(AccountError::NoSuchStaff(username.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Changes one staff account and ends its sessions, in one transaction.
+    async fn change_staff(&self, username: &str, change: StaffChange) -> Result<(), AccountError> {
+        let sql = match change {
+            StaffChange::Secret(_) => {
+                "UPDATE accounts SET mfa_secret = $2, mfa_last_step = NULL \
+                 WHERE username = $1 AND role <> 'applicant'"
+            }
+            StaffChange::DisabledAt(_) => {
+                "UPDATE accounts SET disabled_at = COALESCE(disabled_at, $2) \
+                 WHERE username = $1 AND role <> 'applicant'"
+            }
+        };
+        let revoke = "UPDATE sessions SET revoked_at = $2 WHERE username = $1 \
+                      AND revoked_at IS NULL";
+        let now = self.clock.now();
+        let begin = self.db.begin_write();
+        let changed = on_db!(&self.db, |pool| {
+            let mut tx = pool.begin_with(begin).await?;
+            let query = sqlx::query(sql).bind(username);
+            let query = match &change {
+                StaffChange::Secret(sealed) => query.bind(sealed.as_slice()),
+                StaffChange::DisabledAt(at) => query.bind(*at),
+            };
+            let changed = query.execute(&mut *tx).await?.rows_affected();
+            sqlx::query(revoke)
+                .bind(username)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(changed)
+        })?;
+        if changed == 0 {
+            return Err(AccountError::NoSuchStaff(username.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Every staff account, by username.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn list_staff(&self) -> Result<Vec<StaffAccount>, AccountError> {
+        let sql = "SELECT username, role, display_name, created_at, disabled_at, \
+                   mfa_secret IS NOT NULL AS second_factor FROM accounts \
+                   WHERE role <> 'applicant' ORDER BY username";
+        Ok(on_db!(&self.db, |pool| sqlx::query_as(sql)
+            .fetch_all(pool)
+            .await)?)
     }
 
     /// The name to print for `username`: its display name, else the username itself.
@@ -355,8 +498,8 @@ impl Accounts {
     }
 
     async fn account(&self, username: &str) -> Result<Option<AccountRow>, AccountError> {
-        let sql = "SELECT role, password_hash, temporary_expires_at, case_id FROM accounts \
-                   WHERE username = $1";
+        let sql = "SELECT role, password_hash, temporary_expires_at, mfa_secret, \
+                   mfa_last_step, disabled_at FROM accounts WHERE username = $1";
         Ok(on_db!(&self.db, |pool| sqlx::query_as(sql)
             .bind(username)
             .fetch_optional(pool)
@@ -368,8 +511,10 @@ impl Accounts {
     /// account at this address ([`ACCOUNT_ADDRESS_LIMIT`]), the address ([`ADDRESS_LIMIT`])
     /// and, unless the account signed in from this address lately, the account
     /// ([`ACCOUNT_LIMIT`]): past the free tries the next must wait, never for good, however
-    /// many arrive at once. A right password gives its try back, clears the account's
-    /// tries at this address and makes the address known.
+    /// many arrive at once. Staff also need `otp`, an unused code of their second factor
+    /// ([`mfa`]); a wrong or missing one answers as a wrong password does and keeps its
+    /// try. A disabled account answers as an unknown one. A right sign-in gives its try
+    /// back, clears the account's tries at this address and makes the address known.
     ///
     /// # Errors
     /// [`AccountError::InvalidCredentials`], [`AccountError::TemporaryPasswordExpired`],
@@ -378,6 +523,7 @@ impl Accounts {
         &self,
         username: &str,
         password: String,
+        otp: Option<&str>,
         client: IpAddr,
     ) -> Result<NewSession, AccountError> {
         let now = self.clock.now();
@@ -390,16 +536,23 @@ impl Accounts {
             subjects.push(Subject::new(format!("user:{username}"), ACCOUNT_LIMIT));
         }
         let attempt = self.take_try(&subjects, now).await?;
-        let account = self.account(username).await?;
-        let hash = account.as_ref().map(|a| a.1.clone());
+        let account = self
+            .account(username)
+            .await?
+            .filter(|a| a.disabled_at.is_none());
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
         if !self.hasher.verify(password, hash).await {
             return Err(AccountError::InvalidCredentials);
         }
-        attempt.give_back(&self.db, &[&pair]).await?;
-        self.remember_address(username, client, now).await?;
-        let Some((_, _, temporary_expires_at, _)) = account else {
+        let Some(account) = account else {
             return Err(AccountError::InvalidCredentials);
         };
+        if account.role != ActorRole::Applicant.as_str() {
+            self.use_second_factor(username, &account, otp, now).await?;
+        }
+        attempt.give_back(&self.db, &[&pair]).await?;
+        self.remember_address(username, client, now).await?;
+        let temporary_expires_at = account.temporary_expires_at;
         if temporary_expires_at.is_some_and(|t| now >= t) {
             return Err(AccountError::TemporaryPasswordExpired);
         }
@@ -422,6 +575,42 @@ impl Accounts {
             expires_at,
             must_change_password: temporary,
         })
+    }
+
+    /// Checks a staff sign-in's one-time code and uses up its step: of two sign-ins with
+    /// the same code at once, one gets through.
+    async fn use_second_factor(
+        &self,
+        username: &str,
+        account: &AccountRow,
+        otp: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        let (Some(sealed), Some(code)) = (&account.mfa_secret, otp) else {
+            return Err(AccountError::InvalidCredentials);
+        };
+        let Some(step) = mfa::accepted_step(
+            &self.mfa,
+            username,
+            sealed,
+            code,
+            now,
+            account.mfa_last_step,
+        ) else {
+            return Err(AccountError::InvalidCredentials);
+        };
+        let sql = "UPDATE accounts SET mfa_last_step = $2 WHERE username = $1 \
+                   AND (mfa_last_step IS NULL OR mfa_last_step < $2)";
+        let used = on_db!(&self.db, |pool| sqlx::query(sql)
+            .bind(username)
+            .bind(step)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if used == 0 {
+            return Err(AccountError::InvalidCredentials);
+        }
+        Ok(())
     }
 
     /// Whether `username` signed in from `client` within [`KNOWN_ADDRESS_FOR`].
@@ -495,7 +684,7 @@ impl Accounts {
         let sql = "SELECT s.username, a.role, a.case_id, s.temporary, s.last_seen_at \
                    FROM sessions s \
                    JOIN accounts a ON a.username = s.username \
-                   WHERE s.token_hash = $1 AND s.revoked_at IS NULL \
+                   WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND a.disabled_at IS NULL \
                    AND s.expires_at > $2 AND s.last_seen_at > $3 \
                    AND NOT (s.temporary AND a.temporary_expires_at IS NOT NULL \
                             AND a.temporary_expires_at <= $2)";
@@ -577,7 +766,7 @@ impl Accounts {
         )];
         let attempt = self.take_try(&subjects, self.clock.now()).await?;
         let account = self.account(&principal.username).await?;
-        let hash = account.as_ref().map(|a| a.1.clone());
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
         if !self.hasher.verify(current, hash).await {
             return Err(AccountError::InvalidCredentials);
         }
@@ -585,12 +774,12 @@ impl Accounts {
         // A session opened just before the temporary password lapsed cannot still use it.
         if account
             .as_ref()
-            .and_then(|a| a.2)
+            .and_then(|a| a.temporary_expires_at)
             .is_some_and(|t| self.clock.now() >= t)
         {
             return Err(AccountError::TemporaryPasswordExpired);
         }
-        let was_temporary = account.is_some_and(|a| a.2.is_some());
+        let was_temporary = account.is_some_and(|a| a.temporary_expires_at.is_some());
         let new_hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         let update = "UPDATE accounts SET password_hash = $2, temporary_expires_at = NULL, \

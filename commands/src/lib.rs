@@ -13,6 +13,7 @@ pub mod audit;
 pub mod clock;
 pub mod ecopr;
 pub mod generate;
+pub mod keyfile;
 pub mod metadata;
 pub mod photo;
 pub mod repository;

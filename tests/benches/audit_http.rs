@@ -23,6 +23,7 @@ use chrono::{Duration, TimeZone, Utc};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use prconfirm_api::cli::Cli;
+use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, ManualClock, RequestMeta, ServiceSettings, SystemClock,
@@ -144,6 +145,8 @@ async fn write_case(service: &CaseService, i: usize) -> String {
 
 struct Server {
     base: String,
+    /// Its data directory (where its second-factor key is).
+    dir: std::path::PathBuf,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
@@ -160,25 +163,29 @@ async fn start(db: Database, dir: &std::path::Path) -> Server {
     });
     Server {
         base,
+        dir: dir.to_owned(),
         client: reqwest::Client::new(),
         task,
     }
 }
 
 async fn token(server: &Server, db: &Database, username: &str, role: ActorRole) -> String {
+    let key = MfaKey::load_or_create(&mfa::default_key_path(&server.dir)).unwrap();
     let accounts = Accounts::new(
         db.clone(),
         PasswordHasherPool::new().unwrap(),
         Arc::new(SystemClock),
+        key,
     );
-    accounts
+    let enrolment = accounts
         .create_staff(username, role, PASSWORD.to_owned())
         .await
         .unwrap();
+    let otp = mfa::code_for(enrolment.uri(), Utc::now()).unwrap();
     let session: Value = server
         .client
         .post(format!("{}/v1/sessions", server.base))
-        .json(&json!({"username": username, "password": PASSWORD}))
+        .json(&json!({"username": username, "password": PASSWORD, "otp": otp}))
         .send()
         .await
         .unwrap()

@@ -30,6 +30,7 @@ use futures::{stream, StreamExt};
 use hdrhistogram::Histogram;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use prconfirm_commands::accounts::mfa;
 use prconfirm_migrations::{on_db, Database};
 use prconfirm_tests::relay::{self, Shared};
 use serde_json::{json, Value};
@@ -121,12 +122,13 @@ impl Store {
         c
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) {
+    /// Runs the binary; answers what it printed on standard output.
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
         let mut child = self
             .command()
             .args(args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -144,6 +146,7 @@ impl Store {
             "prconfirm {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     async fn serve(&self, smtp: Option<&str>) -> (Server, String) {
@@ -299,7 +302,9 @@ async fn acceptance_lag(
     n: usize,
     clients: usize,
 ) -> (Histogram<u64>, Histogram<u64>, f64) {
-    store.run(
+    // Releases with a staff second factor print its enrolment URI; older ones print nothing
+    // and take no code.
+    let printed = store.run(
         &[
             "staff",
             "add",
@@ -313,9 +318,13 @@ async fn acceptance_lag(
     );
     let (_server, base) = store.serve(None).await;
     let http = reqwest::Client::new();
+    let mut sign_in = json!({"username": "officer.bench", "password": PASSWORD});
+    if let Some(uri) = printed.lines().find(|l| l.starts_with("otpauth://")) {
+        sign_in["otp"] = json!(mfa::code_for(uri, chrono::Utc::now()).unwrap());
+    }
     let session: Value = http
         .post(format!("{base}/v1/sessions"))
-        .json(&json!({"username": "officer.bench", "password": PASSWORD}))
+        .json(&sign_in)
         .send()
         .await
         .unwrap()

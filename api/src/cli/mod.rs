@@ -1,21 +1,17 @@
-//! The command line: `prconfirm serve`, `migrate`, `staff add`, `audit ...`,
+//! The command line: `prconfirm serve`, `migrate`, `staff ...`, `audit ...`,
 //! `projections ...`, `consumers ...`.
 
 use clap::{Parser, Subcommand};
 
-use std::sync::Arc;
-
-use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
-use prconfirm_commands::{ActorRole, SystemClock};
-use prconfirm_domain::values::{ActorId, PersonName};
-
 pub mod audit;
 pub mod consumers;
 pub mod projections;
+pub mod staff;
 
 use self::audit::AuditCommand;
 use self::consumers::ConsumersCommand;
 use self::projections::ProjectionsCommand;
+use self::staff::StaffCommand;
 use crate::settings::{LogFormat, Settings};
 use crate::startup;
 
@@ -68,33 +64,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum StaffCommand {
-    /// Create a named staff account; the password is read from standard input.
-    Add {
-        /// Lowercase letters, digits, '.', '_', '-' (1 to 64).
-        #[arg(long)]
-        username: String,
-        #[arg(long, value_enum)]
-        role: StaffRole,
-        /// Read the password from standard input (the only way: never on the command line).
-        #[arg(long, required = true)]
-        password_stdin: bool,
-        /// The person's name as printed where a name is due, such as an officer's electronic
-        /// signature on the eCoPR (e.g. "Marie-Ève Tremblay"); without it, the username.
-        #[arg(long)]
-        display_name: Option<String>,
-    },
-}
-
-/// Roles a staff account can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StaffRole {
-    Officer,
-    Auditor,
-    Analyst,
-}
-
 /// Sets up logging. Log lines never carry secrets or personal data: handlers log ids only.
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PRCONFIRM_LOG")
@@ -116,47 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(cli.settings.log_format);
     match cli.command {
         Command::Serve => startup::serve(&cli.settings).await,
-        Command::Staff {
-            command:
-                StaffCommand::Add {
-                    username,
-                    role,
-                    password_stdin: _,
-                    display_name,
-                },
-        } => {
-            let username =
-                ActorId::parse(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
-            let display_name = display_name
-                .map(|n| PersonName::parse(&n))
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("display name: {e}"))?;
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            let db = startup::open_database(&cli.settings).await?;
-            let accounts = Accounts::new(
-                db.clone(),
-                PasswordHasherPool::new()?,
-                Arc::new(SystemClock),
-            );
-            let role = match role {
-                StaffRole::Officer => ActorRole::Officer,
-                StaffRole::Auditor => ActorRole::Auditor,
-                StaffRole::Analyst => ActorRole::Analyst,
-            };
-            let outcome = accounts
-                .create_staff_named(username.as_str(), role, password, display_name.as_ref())
-                .await;
-            db.close().await;
-            outcome?;
-            tracing::info!(
-                username = username.as_str(),
-                role = role.as_str(),
-                "staff account created"
-            );
-            Ok(())
-        }
+        Command::Staff { command } => staff::run(&cli.settings, command).await,
         Command::Migrate => {
             let db = startup::open_database(&cli.settings).await?;
             db.close().await;

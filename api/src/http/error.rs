@@ -26,8 +26,9 @@ pub enum ApiError {
     /// 401: no session, or one that ended.
     #[error("sign in first")]
     Unauthenticated,
-    /// 401: wrong username or password (the same for an unknown user).
-    #[error("wrong username or password")]
+    /// 401: wrong username, password or (staff) one-time code; the same for an unknown or
+    /// disabled user, so that no answer tells which part was right.
+    #[error("wrong username, password or one-time code")]
     InvalidCredentials,
     /// 401: the temporary password was right but has expired.
     #[error("the temporary password has expired; new credentials will be sent")]
@@ -259,6 +260,11 @@ impl From<AccountError> for ApiError {
             AccountError::Storage(cause) => storage(cause),
             AccountError::Hashing(cause) => {
                 tracing::error!(error = %cause, "password hashing failed");
+                Self::Internal
+            }
+            AccountError::NoSuchStaff(_) => Self::NotFound,
+            AccountError::Mfa(cause) => {
+                tracing::error!(error = %cause, "second factor failed");
                 Self::Internal
             }
         }

@@ -42,6 +42,9 @@ pub fn resource() -> Resource {
 struct SignIn {
     username: String,
     password: String,
+    /// Staff: the current code of their second factor (TOTP, 6 digits). Applicants: none.
+    #[serde(default)]
+    otp: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,7 +75,12 @@ async fn sign_in(
     }
     let session = state
         .accounts
-        .sign_in(&body.username, body.password, client.ip())
+        .sign_in(
+            &body.username,
+            body.password,
+            body.otp.as_deref(),
+            client.ip(),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -26,31 +26,8 @@ pub fn public_key_path(key_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A failure to read, create or use a key.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("cannot read or write key file {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("key file {0} does not hold 64 hex digits")]
-    Malformed(PathBuf),
-    #[error("public key {0:?} is not 64 hex digits of a valid Ed25519 key")]
-    BadPublicKey(String),
-    /// Others than the owner may read or write the key file.
-    #[error("key file {path} is open to others (mode {mode:o}); chmod 600 it")]
-    TooOpen { path: PathBuf, mode: u32 },
-    #[error("no randomness for a new key: {0}")]
-    Random(getrandom::Error),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
+pub use crate::keyfile::KeyError;
+use crate::keyfile::{self, io, KeyBytes};
 
 /// The checkpoint signing key. Its secret half never leaves this value (it is zeroed on
 /// drop) and is never printed.
@@ -79,11 +56,11 @@ impl AuditKey {
     /// # Errors
     /// [`KeyError::Random`] if the system has no randomness to give.
     pub fn generate() -> Result<Self, KeyError> {
-        let mut seed = [0u8; 32];
-        getrandom::getrandom(&mut seed).map_err(KeyError::Random)?;
-        let key = Self::from_seed(seed);
-        seed.fill(0);
-        Ok(key)
+        Ok(Self::from_key(&KeyBytes::random()?))
+    }
+
+    fn from_key(key: &KeyBytes) -> Self {
+        Self::from_seed(*key.as_array())
     }
 
     /// Reads the key at `path`, creating it (and its `.pub`) first if there is none.
@@ -91,20 +68,16 @@ impl AuditKey {
     /// # Errors
     /// [`KeyError`] if the file cannot be read or created, is malformed or open to others.
     pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
-        match Self::load(path) {
-            Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                match Self::create(path) {
-                    // Another process created it first: use theirs.
-                    Err(KeyError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
-                    {
-                        Self::load(path)
-                    }
-                    other => other,
-                }
-            }
-            other => other,
-        }
+        let seed = keyfile::load_or_create(path, |seed| {
+            let key = Self::from_key(seed);
+            let public = public_key_path(path);
+            prconfirm_migrations::private::create_file(&public)
+                .and_then(|mut f| f.write_all(format!("{}\n", key.public_key_hex()).as_bytes()))
+                .map_err(io(&public))?;
+            tracing::info!(path = %path.display(), public_key = %key.public_key_hex(), "created the audit signing key");
+            Ok(())
+        })?;
+        Ok(Self::from_key(&seed))
     }
 
     /// Reads the key at `path`.
@@ -112,34 +85,7 @@ impl AuditKey {
     /// # Errors
     /// [`KeyError`] if the file cannot be read, is malformed or open to others.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
-        check_private(path)?;
-        let mut seed = [0u8; 32];
-        hex::decode_to_slice(text.trim_end(), &mut seed)
-            .map_err(|_| KeyError::Malformed(path.to_owned()))?;
-        let key = Self::from_seed(seed);
-        seed.fill(0);
-        Ok(key)
-    }
-
-    /// Creates a new key at `path` (mode 0600, in a directory of mode 0700) and its `.pub`.
-    fn create(path: &Path) -> Result<Self, KeyError> {
-        if let Some(dir) = path.parent() {
-            prconfirm_migrations::private::create_dir(dir).map_err(io(dir))?;
-        }
-        let key = Self::generate()?;
-        let mut secret = hex::encode(key.signing.to_bytes());
-        secret.push('\n');
-        let written = write_new(path, secret.as_bytes(), 0o600);
-        // Best effort: the String's buffer is not zeroed by drop.
-        secret.clear();
-        written?;
-        let public = public_key_path(path);
-        prconfirm_migrations::private::create_file(&public)
-            .and_then(|mut f| f.write_all(format!("{}\n", key.public_key_hex()).as_bytes()))
-            .map_err(io(&public))?;
-        tracing::info!(path = %path.display(), public_key = %key.public_key_hex(), "created the audit signing key");
-        Ok(key)
+        Ok(Self::from_key(&keyfile::load(path)?))
     }
 
     /// The public half, which verifies this key's checkpoints.
@@ -182,49 +128,9 @@ pub fn public_key_for(key_path: &Path) -> Result<Option<VerifyingKey>, KeyError>
     }
     match AuditKey::load(key_path) {
         Ok(key) => Ok(Some(key.verifying_key())),
-        Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Ok(None)
-        }
+        Err(e) if e.is_missing() => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-#[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(io(path))?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::TooOpen {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), KeyError> {
-    Ok(())
-}
-
-/// Writes a file that must not exist yet, with `mode` from its creation on, and syncs it.
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path).map_err(io(path))?;
-    file.write_all(contents).map_err(io(path))?;
-    file.sync_all().map_err(io(path))
 }
 
 #[cfg(test)]

@@ -420,14 +420,15 @@ async fn json_logs_hold_one_line_per_request_and_no_secret_or_personal_data(db: 
 
     // Act: an officer invites; the applicant accepts, signs in, changes the password, reads
     // the case, signs out; one sign-in fails.
-    server.staff("officer.a", "officer").await;
+    let enrolment = server.enrol_staff("officer.a", "officer").await;
+    let otp = prconfirm_commands::accounts::mfa::code_for(&enrolment, chrono::Utc::now()).unwrap();
     let (status, officer) = track(
         send(
             &server,
             Method::POST,
             "/v1/sessions",
             None,
-            Some(json!({"username": "officer.a", "password": STAFF_PASSWORD})),
+            Some(json!({"username": "officer.a", "password": STAFF_PASSWORD, "otp": otp})),
         )
         .await,
     );
@@ -546,6 +547,14 @@ async fn json_logs_hold_one_line_per_request_and_no_secret_or_personal_data(db: 
         new_password,
         "a wrong guess",
         STAFF_PASSWORD,
+        // The second factor's secret (a 6-digit code could match any number in a line).
+        enrolment
+            .split("secret=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap(),
         token.as_str(),
         officer.as_str(),
         code.as_str(),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use prconfirm_api::cli::Cli;
+use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::{ActorRole, SystemClock};
 use prconfirm_migrations::{on_db, Database};
@@ -368,6 +369,13 @@ impl TestServer {
     /// Runs the real binary's command line (`prconfirm ARGS`) on this server's storage, as an
     /// operator would; answers its standard output.
     pub async fn cli(&self, args: &[&str]) -> String {
+        self.cli_with_input(args, "").await
+    }
+
+    /// Runs the real binary's CLI on this server's database and data directory, with
+    /// `input` on its standard input; answers its standard output and asserts it succeeded.
+    pub async fn cli_with_input(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
         let mut command = Command::new(BIN);
         command
             .args(args)
@@ -386,7 +394,19 @@ impl TestServer {
                 command.env_remove("DATABASE_URL");
             }
         }
-        let out = command.output().unwrap();
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
             "prconfirm {args:?}: {}",
@@ -453,23 +473,52 @@ impl TestServer {
             .await
     }
 
-    /// Creates a staff account as the operator's CLI would, signs in, answers the token.
-    pub async fn staff(&self, username: &str, role: &str) -> String {
+    /// Signs a staff member in with the code their authenticator shows now (`uri`: the
+    /// enrolment `staff add` printed).
+    pub async fn sign_in_staff(
+        &self,
+        username: &str,
+        password: &str,
+        uri: &str,
+    ) -> (StatusCode, Value) {
+        let otp = mfa::code_for(uri, chrono::Utc::now()).unwrap();
+        let body = serde_json::json!({"username": username, "password": password, "otp": otp});
+        self.call(Method::POST, "/v1/sessions", None, Some(body))
+            .await
+    }
+
+    /// The server's credential store, as the operator's CLI opens it (the same database and
+    /// second-factor key).
+    pub fn accounts(&self) -> Accounts {
+        let key = MfaKey::load_or_create(&mfa::default_key_path(self._dir.path())).unwrap();
+        Accounts::new(
+            self.db.clone(),
+            PasswordHasherPool::new().unwrap(),
+            std::sync::Arc::new(SystemClock),
+            key,
+        )
+    }
+
+    /// Creates a staff account as the operator's CLI would; answers its enrolment URI.
+    pub async fn enrol_staff(&self, username: &str, role: &str) -> String {
         let role = match role {
             "officer" => ActorRole::Officer,
             "auditor" => ActorRole::Auditor,
             _ => ActorRole::Analyst,
         };
-        let accounts = Accounts::new(
-            self.db.clone(),
-            PasswordHasherPool::new().unwrap(),
-            std::sync::Arc::new(SystemClock),
-        );
-        accounts
+        let enrolment = self
+            .accounts()
             .create_staff(username, role, STAFF_PASSWORD.to_owned())
             .await
             .unwrap();
-        let (status, session) = self.sign_in(username, STAFF_PASSWORD).await;
+        enrolment.uri().to_owned()
+    }
+
+    /// Creates a staff account as the operator's CLI would, signs in with its password and
+    /// one-time code, answers the token.
+    pub async fn staff(&self, username: &str, role: &str) -> String {
+        let uri = self.enrol_staff(username, role).await;
+        let (status, session) = self.sign_in_staff(username, STAFF_PASSWORD, &uri).await;
         assert_eq!(status, StatusCode::CREATED, "{session}");
         assert_eq!(session["must_change_password"], false);
         session["token"].as_str().unwrap().to_owned()
@@ -481,13 +530,9 @@ impl TestServer {
 
     /// An officer account with a display name (`staff add --display-name`), signed in.
     pub async fn officer_named(&self, username: &str, display_name: &str) -> String {
-        let accounts = Accounts::new(
-            self.db.clone(),
-            PasswordHasherPool::new().unwrap(),
-            std::sync::Arc::new(SystemClock),
-        );
         let name = prconfirm_domain::values::PersonName::parse(display_name).unwrap();
-        accounts
+        let enrolment = self
+            .accounts()
             .create_staff_named(
                 username,
                 ActorRole::Officer,
@@ -496,7 +541,9 @@ impl TestServer {
             )
             .await
             .unwrap();
-        let (status, session) = self.sign_in(username, STAFF_PASSWORD).await;
+        let (status, session) = self
+            .sign_in_staff(username, STAFF_PASSWORD, enrolment.uri())
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{session}");
         session["token"].as_str().unwrap().to_owned()
     }

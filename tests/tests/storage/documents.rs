@@ -55,6 +55,7 @@ fn reactor(
             db.clone(),
             PasswordHasherPool::new().unwrap(),
             Arc::new(prconfirm_commands::SystemClock),
+            prconfirm_commands::accounts::mfa::MfaKey::from_bytes([7; 32]),
         ),
         blobs,
     }

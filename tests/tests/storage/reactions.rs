@@ -303,7 +303,12 @@ async fn a_failing_case_is_parked_and_the_others_go_on_in_order(db: Database) {
 async fn an_account_recorded_but_not_written_is_written_by_the_next_round(db: Database) {
     let (service, clock) = service(&db, 0);
     let service = Arc::new(service);
-    let accounts = Accounts::new(db.clone(), PasswordHasherPool::new().unwrap(), clock);
+    let accounts = Accounts::new(
+        db.clone(),
+        PasswordHasherPool::new().unwrap(),
+        clock,
+        prconfirm_commands::accounts::mfa::MfaKey::from_bytes([7; 32]),
+    );
     let reactor = AccountsReactor {
         cases: service.clone(),
         accounts: accounts.clone(),
@@ -366,7 +371,7 @@ async fn an_account_recorded_but_not_written_is_written_by_the_next_round(db: Da
         .to_owned();
     let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let session = accounts
-        .sign_in(username.as_str(), password, client)
+        .sign_in(username.as_str(), password, None, client)
         .await
         .unwrap();
     assert!(session.must_change_password);
