@@ -375,10 +375,8 @@ impl TestServer {
     /// Runs the real binary's CLI on this server's database and data directory, with
     /// `input` on its standard input; answers its standard output and asserts it succeeded.
     pub async fn cli_with_input(&self, args: &[&str], input: &str) -> String {
-        use std::io::Write;
         let mut command = Command::new(BIN);
         command
-            .args(args)
             .env("PRCONFIRM_DATA_DIR", self._dir.path())
             .env("PRCONFIRM_LOG", "warn");
         match &self.db {
@@ -394,25 +392,7 @@ impl TestServer {
                 command.env_remove("DATABASE_URL");
             }
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "prconfirm {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        prconfirm_tests::run_cli(command, args, input)
     }
 
     /// Uploads a photo with an `Idempotency-Key`; also answers the `Idempotent-Replayed` header.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use prconfirm_commands::accounts::mfa::{self, MfaKey};
-use prconfirm_commands::accounts::{AccountError, Accounts, PasswordHasherPool};
+use prconfirm_commands::accounts::{AccountError, Accounts, NewSession, PasswordHasherPool};
 use prconfirm_commands::{ActorRole, Clock, ManualClock};
 use prconfirm_migrations::Database;
 
@@ -44,6 +44,19 @@ async fn enrol(accounts: &Accounts) -> String {
         .await
         .unwrap();
     enrolment.uri().to_owned()
+}
+
+/// The officer signing in with the right password and their authenticator's code at the
+/// clock's time, from `from`.
+async fn right(
+    accounts: &Accounts,
+    uri: &str,
+    clock: &ManualClock,
+    from: IpAddr,
+) -> Result<NewSession, AccountError> {
+    accounts
+        .sign_in("officer.a", PASSWORD.into(), Some(&code(uri, clock)), from)
+        .await
 }
 
 /// The code the officer's authenticator shows at the clock's time.
@@ -93,26 +106,13 @@ async fn concurrent_wrong_passwords_are_checked_at_most_the_allowed_number_of_ti
         (FREE_TRIES, 30 - FREE_TRIES),
         "every try beyond the free ones waits, however many arrive at once"
     );
-    let refused = accounts
-        .sign_in(
-            "officer.a",
-            PASSWORD.into(),
-            Some(&code(&uri, &clock)),
-            from,
-        )
-        .await;
+    let refused = right(&accounts, &uri, &clock, from).await;
     assert!(
         matches!(refused, Err(AccountError::TooManyAttempts { .. })),
         "the right password waits too: {refused:?}"
     );
     clock.advance(Duration::seconds(1));
-    accounts
-        .sign_in(
-            "officer.a",
-            PASSWORD.into(),
-            Some(&code(&uri, &clock)),
-            from,
-        )
+    right(&accounts, &uri, &clock, from)
         .await
         .expect("the right password once the wait is over");
 }
@@ -122,13 +122,7 @@ async fn concurrent_wrong_current_passwords_are_checked_at_most_the_allowed_numb
 ) {
     let (accounts, clock) = accounts(&db);
     let uri = enrol(&accounts).await;
-    let session = accounts
-        .sign_in(
-            "officer.a",
-            PASSWORD.into(),
-            Some(&code(&uri, &clock)),
-            address("192.0.2.10"),
-        )
+    let session = right(&accounts, &uri, &clock, address("192.0.2.10"))
         .await
         .unwrap();
     let principal = accounts
@@ -181,13 +175,7 @@ async fn strangers_guessing_from_many_addresses_cannot_lock_the_real_user_out(db
     let (accounts, clock) = accounts(&db);
     let uri = enrol(&accounts).await;
     let home = address("192.0.2.10");
-    accounts
-        .sign_in(
-            "officer.a",
-            PASSWORD.into(),
-            Some(&code(&uri, &clock)),
-            home,
-        )
+    right(&accounts, &uri, &clock, home)
         .await
         .expect("the officer signs in from the office");
 
@@ -215,13 +203,7 @@ async fn strangers_guessing_from_many_addresses_cannot_lock_the_real_user_out(db
     }
 
     // The address the officer signed in from before is not theirs to hold up.
-    accounts
-        .sign_in(
-            "officer.a",
-            PASSWORD.into(),
-            Some(&code(&uri, &clock)),
-            home,
-        )
+    right(&accounts, &uri, &clock, home)
         .await
         .expect("the officer's own address is not locked out by strangers");
 
@@ -242,26 +224,12 @@ async fn strangers_guessing_from_many_addresses_cannot_lock_the_real_user_out(db
     let hotel = address("203.0.113.99");
     // A code of a new step: the office's sign-in used this one's.
     clock.advance(Duration::seconds(30));
-    match accounts
-        .sign_in(
-            "officer.a",
-            PASSWORD.into(),
-            Some(&code(&uri, &clock)),
-            hotel,
-        )
-        .await
-    {
+    match right(&accounts, &uri, &clock, hotel).await {
         Ok(_) => {}
         Err(AccountError::TooManyAttempts { retry_after_secs }) => {
             assert!(retry_after_secs <= 120, "{retry_after_secs} s");
             clock.advance(Duration::seconds(i64::try_from(retry_after_secs).unwrap()));
-            accounts
-                .sign_in(
-                    "officer.a",
-                    PASSWORD.into(),
-                    Some(&code(&uri, &clock)),
-                    hotel,
-                )
+            right(&accounts, &uri, &clock, hotel)
                 .await
                 .expect("the officer gets in once the short wait is over");
         }
@@ -279,14 +247,7 @@ async fn strangers_guessing_from_many_addresses_cannot_lock_the_real_user_out(db
             "{outcome:?}"
         );
     }
-    let outcome = accounts
-        .sign_in(
-            "officer.a",
-            PASSWORD.into(),
-            Some(&code(&uri, &clock)),
-            home,
-        )
-        .await;
+    let outcome = right(&accounts, &uri, &clock, home).await;
     assert!(
         matches!(
             outcome,
