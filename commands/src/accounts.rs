@@ -221,11 +221,13 @@ pub struct Accounts {
     mfa: MfaKey,
 }
 
-/// A change to a staff account that ends its sessions.
+/// A change to a staff account, made with its sessions ended (a disabled account has
+/// none left to end when it is enabled again).
 enum StaffChange {
     /// A new sealed second-factor secret.
     Secret(Vec<u8>),
     DisabledAt(DateTime<Utc>),
+    Enabled,
 }
 
 /// What sign-in and password changes read of an account.
@@ -330,17 +332,7 @@ impl Accounts {
     /// # Errors
     /// [`AccountError::NoSuchStaff`] or storage errors.
     pub async fn enable_staff(&self, username: &str) -> Result<(), AccountError> {
-        let sql = "UPDATE accounts SET disabled_at = NULL \
-                   WHERE username = $1 AND role <> 'applicant'";
-        let changed = on_db!(&self.db, |pool| sqlx::query(sql)
-            .bind(username)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        if changed == 0 {
-            return Err(AccountError::NoSuchStaff(username.to_owned()));
-        }
-        Ok(())
+        self.change_staff(username, StaffChange::Enabled).await
     }
 
     /// Changes one staff account and ends its sessions, in one transaction.
@@ -354,6 +346,10 @@ impl Accounts {
                 "UPDATE accounts SET disabled_at = COALESCE(disabled_at, $2) \
                  WHERE username = $1 AND role <> 'applicant'"
             }
+            StaffChange::Enabled => {
+                "UPDATE accounts SET disabled_at = NULL \
+                 WHERE username = $1 AND role <> 'applicant'"
+            }
         };
         let revoke = "UPDATE sessions SET revoked_at = $2 WHERE username = $1 \
                       AND revoked_at IS NULL";
@@ -365,6 +361,7 @@ impl Accounts {
             let query = match &change {
                 StaffChange::Secret(sealed) => query.bind(sealed.as_slice()),
                 StaffChange::DisabledAt(at) => query.bind(*at),
+                StaffChange::Enabled => query,
             };
             let changed = query.execute(&mut *tx).await?.rows_affected();
             sqlx::query(revoke)
