@@ -81,6 +81,7 @@ const BACKGROUND_RIGHT: (u32, u32, u32, u32) = (920, 1000, 80, 450);
 
 /// What the pre-check found, named like the published return reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum QualityFlag {
     TooDark,
@@ -95,6 +96,7 @@ pub enum QualityFlag {
 /// The measurements behind the flags. Luma levels are 0 (black) to 255 (white), measured on the
 /// working image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QualityMeasurements {
     /// The upload's width in pixels.
     pub width: u32,

@@ -63,8 +63,10 @@ pub struct QueueQuery {
 
 /// An open task as the queue shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueItem {
     pub case_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::models::TaskKind))]
     pub task: String,
     pub waiting_since: DateTime<Utc>,
     pub due_by: DateTime<Utc>,
@@ -165,6 +167,7 @@ pub struct CaseSearch {
 
 /// A case found by a search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FoundCase {
     pub case_id: String,
     pub stage: String,
@@ -210,6 +213,7 @@ pub async fn find_cases(db: &Database, s: &CaseSearch) -> Result<Vec<FoundCase>,
 
 /// Cases per stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunnelRow {
     pub stage: String,
     pub cases: i64,
@@ -230,6 +234,7 @@ pub async fn funnel(db: &Database) -> Result<Vec<FunnelRow>, ReadError> {
 
 /// Time spent in a stage by the cases that have left it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DurationRow {
     pub stage: String,
     pub completed: i64,
@@ -277,6 +282,7 @@ pub async fn durations(db: &Database) -> Result<Vec<DurationRow>, ReadError> {
 
 /// Photo returns: how many were uploaded, accepted and returned, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PhotoReturns {
     pub uploaded: i64,
     pub accepted: i64,
@@ -287,6 +293,7 @@ pub struct PhotoReturns {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReasonRow {
     pub reason: String,
     pub returns: i64,
@@ -331,7 +338,10 @@ pub async fn photo_returns(db: &Database) -> Result<PhotoReturns, ReadError> {
 
 /// Events of a kind on a day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DailyRow {
+    /// `YYYY-MM-DD`.
+    #[cfg_attr(feature = "openapi", schema(format = Date))]
     pub day: String,
     pub kind: String,
     pub events: i64,
@@ -357,6 +367,7 @@ pub async fn daily(db: &Database, from: &str, to: &str) -> Result<Vec<DailyRow>,
 
 /// An officer's decisions of a kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionRow {
     pub officer: String,
     pub decision: String,

@@ -6,33 +6,60 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use prconfirm_commands::Committed;
 use prconfirm_domain::case::{CaseCommand, CaseEvent};
-use serde_json::json;
+use prconfirm_domain::photo_quality::{QualityFlag, QualityMeasurements};
+use prconfirm_domain::values::ImageFormat;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::caller::Caller;
 use super::error::ApiError;
 use super::extract::{if_match, set_etag};
 use crate::state::AppState;
 
+/// The answer to a command, as its events say.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandAnswer {
+    /// The case's version after the command (also the `ETag`).
+    pub version: u64,
+    /// For an invitation (`201`): the new case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
+    /// For a grant or an amendment: the number of the eCoPR it issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Z]{2}[0-9]{10}$")]
+    pub document_number: Option<String>,
+    /// For a photo upload: the stored file and the pre-check's advice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<PhotoQuality>,
+}
+
+/// What the upload stored, and what the pre-check found: advice that never refuses the
+/// photo.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotoQuality {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub flags: Vec<QualityFlag>,
+    /// What the pre-check measured; null for a photo stored before the pre-check existed.
+    pub measurements: Option<QualityMeasurements>,
+}
+
 /// The answer to a command: `{version}` with the version as `ETag`; and, as the events say,
 /// `201` with `case_id` for an invitation, the `document_number` of a grant or an amendment,
 /// the `quality` of an uploaded photo.
 pub fn answer(committed: &Committed) -> Response {
-    let mut body = json!({ "version": committed.version });
     let invited = committed
         .events
         .iter()
         .any(|e| matches!(e, CaseEvent::Invited { .. }));
-    if let Some(fields) = body.as_object_mut() {
-        if invited {
-            fields.insert("case_id".into(), json!(committed.case_id));
-        }
-        if let Some(number) = document_number(&committed.events) {
-            fields.insert("document_number".into(), json!(number));
-        }
-        if let Some(quality) = photo_quality(&committed.events) {
-            fields.insert("quality".into(), quality);
-        }
-    }
+    let body = CommandAnswer {
+        version: committed.version,
+        case_id: invited.then(|| committed.case_id.clone()),
+        document_number: document_number(&committed.events),
+        quality: photo_quality(&committed.events),
+    };
     let status = if invited {
         StatusCode::CREATED
     } else {
@@ -59,21 +86,21 @@ pub fn document_number(events: &[CaseEvent]) -> Option<String> {
 /// What the upload's answer says about the photo it stored, read from the `PhotoUploaded`
 /// event it recorded, so that a replayed answer is the first one: the stored file and the
 /// pre-check's flags and measurements (`null` for a photo stored before the pre-check).
-pub fn photo_quality(events: &[CaseEvent]) -> Option<serde_json::Value> {
+pub fn photo_quality(events: &[CaseEvent]) -> Option<PhotoQuality> {
     events.iter().find_map(|e| match e {
         CaseEvent::PhotoUploaded {
             photo,
             quality_flags,
             quality_measurements,
             ..
-        } => Some(json!({
-            "format": photo.format(),
-            "width": photo.dimensions().0,
-            "height": photo.dimensions().1,
-            "bytes": photo.bytes(),
-            "flags": quality_flags,
-            "measurements": quality_measurements,
-        })),
+        } => Some(PhotoQuality {
+            format: photo.format(),
+            width: photo.dimensions().0,
+            height: photo.dimensions().1,
+            bytes: photo.bytes(),
+            flags: quality_flags.clone(),
+            measurements: *quality_measurements,
+        }),
         _ => None,
     })
 }

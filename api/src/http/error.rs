@@ -10,7 +10,8 @@ use prconfirm_commands::photo::PhotoError;
 use prconfirm_commands::CommandError;
 use prconfirm_domain::case::CaseError;
 use prconfirm_domain::values::ValueError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::http::request::correlation_id;
 
@@ -164,6 +165,24 @@ fn transition_code(e: &CaseError) -> &'static str {
     }
 }
 
+/// An error, as `application/problem+json` (RFC 9457).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem: `https://prconfirm.example/problems/{code}`.
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    /// Stable machine-readable code, e.g. `invalid_transition`.
+    code: &'static str,
+    /// The request's `X-Request-Id`.
+    correlation_id: Option<String>,
+    /// For 409 `invalid_transition`: the rule the step broke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -171,18 +190,20 @@ impl IntoResponse for ApiError {
             Self::Transition(e) => e.to_string(),
             other => other.to_string(),
         };
-        let mut body = json!({
-            "type": format!("https://prconfirm.example/problems/{}", self.code()),
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": detail,
-            "code": self.code(),
-            "correlation_id": correlation_id().map(|c| c.to_string()),
-        });
-        if let Self::Transition(e) = &self {
-            body["reason"] = json!(e.code());
-        }
-        let mut response = (status, body.to_string()).into_response();
+        let body = Problem {
+            kind: format!("https://prconfirm.example/problems/{}", self.code()),
+            title: status.canonical_reason().unwrap_or("error"),
+            status: status.as_u16(),
+            detail,
+            code: self.code(),
+            correlation_id: correlation_id().map(|c| c.to_string()),
+            reason: match &self {
+                Self::Transition(e) => Some(e.code()),
+                _ => None,
+            },
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::Json;
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 pub use super::limits::JSON_LIMIT;
@@ -49,6 +50,16 @@ pub fn set_etag(headers: &mut HeaderMap, version: u64) {
     if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
         headers.insert(header::ETAG, v);
     }
+}
+
+/// The `If-Match` header of a command on a case, as the document states it (read by
+/// [`if_match`]).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatch {
+    /// `"N"`: run only if the case is at version N (its `ETag`); 412 if it has moved on.
+    #[param(rename = "If-Match", pattern = r#"^(W/)?"?[0-9]{1,19}"?$"#)]
+    pub if_match: Option<String>,
 }
 
 /// The version an `If-Match: "N"` header names, if any.

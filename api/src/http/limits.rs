@@ -22,10 +22,10 @@ pub const JSON_LIMIT: usize = 64 * 1024;
 
 /// The largest body each route takes: [`JSON_LIMIT`] unless the route says more.
 #[derive(Debug, Clone, Default)]
-pub struct BodyLimits(Arc<HashMap<&'static str, usize>>);
+pub struct BodyLimits(Arc<HashMap<String, usize>>);
 
 impl BodyLimits {
-    pub fn new(larger: impl IntoIterator<Item = (&'static str, usize)>) -> Self {
+    pub fn new(larger: impl IntoIterator<Item = (String, usize)>) -> Self {
         Self(Arc::new(larger.into_iter().collect()))
     }
 

@@ -6,22 +6,28 @@
 //! ([`record_read`]); if the record cannot be written, the read is refused with 503. Nothing
 //! here writes to the event log: a read leaves the case's stream and version as they were.
 
-use crate::http::access::{Resource, AUDITOR};
+use crate::http::access::{Access, Resource, AUDITOR};
 use crate::http::extract::Path;
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use prconfirm_commands::audit::read::AuditEvent;
 use prconfirm_commands::audit::read::{self, EventFilter};
+use prconfirm_commands::audit::reads::RecordedRead;
 use prconfirm_commands::audit::reads::{self, ReadRecord};
 use prconfirm_commands::audit::replay::{self, Cut};
+use prconfirm_commands::audit::verify::Report;
 use prconfirm_commands::audit::{self as chain, keys, Cursor};
+use prconfirm_domain::case::{Case, StageName};
 use prconfirm_domain::values::ActorId;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
+
+use crate::http::error::Problem;
 
 use crate::http::error::ApiError;
 use crate::http::request::correlation_id;
@@ -36,28 +42,13 @@ pub const MAX_LIMIT: u32 = 1000;
 
 /// Auditors: read-only, and every call recorded in `audit_reads`.
 pub fn resource() -> Resource {
+    const GET: &[(Method, Access)] = &[(Method::GET, AUDITOR)];
     Resource::new()
-        .route(
-            "/v1/audit/cases/{id}/events",
-            get(case_events),
-            &[(Method::GET, AUDITOR)],
-        )
-        .route(
-            "/v1/audit/cases/{id}/state",
-            get(case_state),
-            &[(Method::GET, AUDITOR)],
-        )
-        .route("/v1/audit/events", get(events), &[(Method::GET, AUDITOR)])
-        .route(
-            "/v1/audit/reads",
-            get(recorded_reads),
-            &[(Method::GET, AUDITOR)],
-        )
-        .route(
-            "/v1/audit/verification",
-            post(verification),
-            &[(Method::POST, AUDITOR)],
-        )
+        .route(routes!(case_events), GET)
+        .route(routes!(case_state), GET)
+        .route(routes!(events), GET)
+        .route(routes!(recorded_reads), GET)
+        .route(routes!(verification), &[(Method::POST, AUDITOR)])
         .wrapped(|routes, state| {
             routes.route_layer(middleware::from_fn_with_state(state.clone(), record_read))
         })
@@ -101,29 +92,73 @@ async fn record_read(
     next.run(request).await
 }
 
-/// Every event of the case as stored, in sequence order, with its hash and link.
-async fn case_events(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let events = read::case_events(&state.db, &id).await?;
-    let version = events.last().ok_or(ApiError::NotFound)?.sequence;
-    Ok(Json(json!({ "case_id": id, "version": version, "events": events })).into_response())
+/// The case an auditor reads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct CaseId {
+    id: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Every event of one case.
+#[derive(Debug, Serialize, ToSchema)]
+struct CaseEvents {
+    case_id: String,
+    /// The sequence of the case's last event.
+    version: i64,
+    events: Vec<AuditEvent>,
+}
+
+/// Every event of the case as stored, in sequence order, with its hash and link.
+#[utoipa::path(get, path = "/v1/audit/cases/{id}/events", tag = "auditors", params(CaseId),
+    responses((status = 200, body = CaseEvents)))]
+async fn case_events(
+    State(state): State<AppState>,
+    Path(CaseId { id }): Path<CaseId>,
+) -> Result<Json<CaseEvents>, ApiError> {
+    let events = read::case_events(&state.db, &id).await?;
+    let version = events.last().ok_or(ApiError::NotFound)?.sequence;
+    Ok(Json(CaseEvents {
+        case_id: id,
+        version,
+        events,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StateQuery {
+    /// RFC 3339: the case after every event that occurred at or before it.
     as_of: Option<DateTime<Utc>>,
+    /// The case after its first N events.
     version: Option<u64>,
 }
 
-/// The case as it stood at `as_of` or at `version`, replayed from its events.
+/// The case as it stood then, replayed from its events.
+#[derive(Debug, Serialize, ToSchema)]
+struct PastCase {
+    case_id: String,
+    /// How many events were applied; 0 if the case did not exist yet.
+    version: u64,
+    stage: StageName,
+    /// The aggregate's state, as `GET /v1/cases/{id}` shows it.
+    #[schema(value_type = Object)]
+    case: Case,
+    /// When the last event applied occurred (`metadata.occurred_at`).
+    last_event_at: Option<DateTime<Utc>>,
+}
+
+/// The case as it stood at `as_of` or at `version` (exactly one of them), replayed from its
+/// events.
+#[utoipa::path(get, path = "/v1/audit/cases/{id}/state", tag = "auditors", params(CaseId, StateQuery),
+    responses((status = 200, body = PastCase),
+        (status = 422, description = "not exactly one of as_of and version, or a version the \
+            case never reached", body = Problem, content_type = "application/problem+json")))]
 async fn case_state(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
     QueryParams(query): QueryParams<StateQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<PastCase>, ApiError> {
     let cut = match (query.as_of, query.version) {
         (Some(t), None) => Cut::AsOf(t),
         (None, Some(n)) => Cut::Version(n),
@@ -145,14 +180,13 @@ async fn case_state(
             });
         }
     }
-    Ok(Json(json!({
-        "case_id": id,
-        "version": past.version,
-        "stage": past.case.stage.name(),
-        "case": past.case,
-        "last_event_at": past.last_event_at,
+    Ok(Json(PastCase {
+        case_id: id,
+        version: past.version,
+        stage: past.case.stage.name(),
+        case: past.case,
+        last_event_at: past.last_event_at,
     }))
-    .into_response())
 }
 
 /// A page position: `after` (a cursor `tx.position`, default the start) and `limit`.
@@ -175,21 +209,41 @@ fn page(after: Option<&str>, limit: Option<u32>) -> Result<(Cursor, u32), ApiErr
     Ok((after, limit))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FeedQuery {
+    /// A cursor `tx.position` (default the start, `0.0`).
+    #[param(pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$")]
     after: Option<String>,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Only this actor's events.
+    #[param(pattern = "^[a-z0-9._@-]{1,64}$")]
     actor: Option<String>,
+    /// Occurred at or after (RFC 3339).
     from: Option<DateTime<Utc>>,
+    /// Occurred before (RFC 3339); after `from`.
     to: Option<DateTime<Utc>>,
 }
 
+/// One page of the global feed.
+#[derive(Debug, Serialize, ToSchema)]
+struct EventsPage {
+    events: Vec<AuditEvent>,
+    /// Give it as `after` for the next page (the `after` given, when the page is empty).
+    #[schema(value_type = String)]
+    next_cursor: Cursor,
+}
+
 /// The global feed from a cursor, optionally one actor's events that occurred in `[from, to)`.
+#[utoipa::path(get, path = "/v1/audit/events", tag = "auditors", params(FeedQuery),
+    responses((status = 200, body = EventsPage)))]
 async fn events(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<FeedQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<EventsPage>, ApiError> {
     let (after, limit) = page(query.after.as_deref(), query.limit)?;
     let actor = query
         .actor
@@ -209,34 +263,58 @@ async fn events(
     };
     let events = read::events(&state.db, &filter, after, limit).await?;
     let next = events.last().map_or(after, |e| e.cursor);
-    Ok(Json(json!({ "events": events, "next_cursor": next })).into_response())
+    Ok(Json(EventsPage {
+        events,
+        next_cursor: next,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ReadsQuery {
+    /// A cursor `tx.position` (default the start, `0.0`).
+    #[param(pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$")]
     after: Option<String>,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
+/// One page of recorded reads.
+#[derive(Debug, Serialize, ToSchema)]
+struct ReadsPage {
+    reads: Vec<RecordedRead>,
+    /// Give it as `after` for the next page.
+    #[schema(value_type = String)]
+    next_cursor: Cursor,
+}
+
 /// The record of auditors' reads, oldest first (this very read included, once settled).
+#[utoipa::path(get, path = "/v1/audit/reads", tag = "auditors", params(ReadsQuery),
+    responses((status = 200, body = ReadsPage)))]
 async fn recorded_reads(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<ReadsQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<ReadsPage>, ApiError> {
     let (after, limit) = page(query.after.as_deref(), query.limit)?;
     let reads = reads::reads_after(&state.db, after, limit).await?;
     let next = reads.last().map_or(after, |r| r.cursor);
-    Ok(Json(json!({ "reads": reads, "next_cursor": next })).into_response())
+    Ok(Json(ReadsPage {
+        reads,
+        next_cursor: next,
+    }))
 }
 
 /// Recomputes every chain and every stored checkpoint (signatures checked with the public
 /// half of this server's audit key) and answers the report.
-async fn verification(State(state): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/v1/audit/verification", tag = "auditors",
+    responses((status = 200, body = Report)))]
+async fn verification(State(state): State<AppState>) -> Result<Json<Report>, ApiError> {
     let trusted = keys::public_key_for(&state.settings.audit_key_path).map_err(|e| {
         tracing::error!(error = %e, "cannot read the audit public key");
         ApiError::Internal
     })?;
     let report = chain::verify(&state.db, trusted.as_ref(), None, |_| {}).await?;
-    Ok(Json(report).into_response())
+    Ok(Json(report))
 }

@@ -6,18 +6,19 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Json;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use prconfirm_domain::case::{CaseCommand, CaseFile, ReturnReason, Stage};
+use prconfirm_domain::case::{Case, CaseCommand, CaseFile, ReturnReason, Stage, StageName};
 use prconfirm_domain::values::{
     ApplicationNumber, DateOfBirth, Email, ImageFormat, Language, PersonName, Text, Uci,
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
+use crate::http::answer::CommandAnswer;
 use crate::http::error::ApiError;
-use crate::http::extract::{if_match, set_etag};
+use crate::http::extract::{if_match, set_etag, IfMatch};
 use crate::http::Caller;
 use crate::http::{answer, JsonBody};
 use crate::state::AppState;
@@ -28,53 +29,46 @@ const CLAIM_LEASE: Duration = Duration::minutes(60);
 /// Officers' cases: invite, search, read, and each step an officer takes.
 pub fn resource() -> Resource {
     const POST: &[(Method, Access)] = &[(Method::POST, OFFICER)];
+    const GET: &[(Method, Access)] = &[(Method::GET, OFFICER)];
     Resource::new()
         .route(
-            "/v1/cases",
-            post(invite).get(super::views::search),
+            routes!(invite, super::views::search),
             &[(Method::POST, OFFICER), (Method::GET, OFFICER)],
         )
-        .route("/v1/cases/{id}", get(case), &[(Method::GET, OFFICER)])
+        .route(routes!(case), GET)
         .route(
-            "/v1/cases/{id}/claim",
-            post(claim).delete(release),
+            routes!(claim, release),
             &[(Method::POST, OFFICER), (Method::DELETE, OFFICER)],
         )
-        .route(
-            "/v1/cases/{id}/photo",
-            get(photo),
-            &[(Method::GET, OFFICER)],
-        )
-        .route("/v1/cases/{id}/photo-review", post(photo_review), POST)
-        .route("/v1/cases/{id}/approval", post(approval), POST)
-        .route(
-            "/v1/cases/{id}/ecopr-amendment",
-            post(ecopr_amendment),
-            POST,
-        )
-        .route("/v1/cases/{id}/referral", post(referral), POST)
-        .route("/v1/cases/{id}/withdrawal", post(withdrawal), POST)
-        .route(
-            "/v1/cases/{id}/pr-card-mailing",
-            post(pr_card_mailing),
-            POST,
-        )
+        .route(routes!(photo), GET)
+        .route(routes!(photo_review), POST)
+        .route(routes!(approval), POST)
+        .route(routes!(ecopr_amendment), POST)
+        .route(routes!(referral), POST)
+        .route(routes!(withdrawal), POST)
+        .route(routes!(pr_card_mailing), POST)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Invite {
     application_number: ApplicationNumber,
     uci: Uci,
     given_name: PersonName,
     family_name: PersonName,
+    /// `YYYY-MM-DD`, on or after 1900-01-01 and not in the future.
+    #[schema(value_type = String, pattern = "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     date_of_birth: NaiveDate,
     email: Email,
     language: Language,
+    /// When the invitation lapses; 30 days from now by default.
     #[serde(default)]
     respond_by: Option<DateTime<Utc>>,
 }
 
+/// Invites one person: a new case, and the invitation e-mailed with its code.
+#[utoipa::path(post, path = "/v1/cases", tag = "officers", request_body = Invite,
+    responses((status = 201, body = CommandAnswer, description = "invited: `case_id` names the new case")))]
 async fn invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -106,14 +100,31 @@ async fn invite(
     Ok(answer(&committed))
 }
 
-async fn case(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// The case in full, for officers.
+#[derive(Debug, Serialize, ToSchema)]
+struct CaseView {
+    case_id: String,
+    version: u64,
+    stage: StageName,
+    /// The aggregate's state: file, username, stage data, claim.
+    #[schema(value_type = Object)]
+    case: Case,
+}
+
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "officers", params(CaseId),
+    responses((status = 200, body = CaseView, headers(("ETag" = String, description = "the case's version")))))]
+async fn case(
+    State(state): State<AppState>,
+    Path(CaseId { id }): Path<CaseId>,
+) -> Result<Response, ApiError> {
     let loaded = state.cases.load(&id).await?.ok_or(ApiError::NotFound)?;
-    let mut response = Json(json!({
-        "case_id": id,
-        "version": loaded.version,
-        "stage": loaded.case.stage.name(),
-        "case": loaded.case,
-    }))
+    let stage = loaded.case.stage.name();
+    let mut response = Json(CaseView {
+        case_id: id,
+        version: loaded.version,
+        stage,
+        case: loaded.case,
+    })
     .into_response();
     set_etag(response.headers_mut(), loaded.version);
     Ok(response)
@@ -130,29 +141,36 @@ async fn run(
     Ok(answer(&committed))
 }
 
+#[utoipa::path(post, path = "/v1/cases/{id}/claim", tag = "officers", params(CaseId, IfMatch),
+    responses((status = 200, body = CommandAnswer, description = "claimed for 60 minutes")))]
 async fn claim(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
     let until = state.cases.clock().now() + CLAIM_LEASE;
     run(&state, &caller, &id, &headers, CaseCommand::Claim { until }).await
 }
 
+#[utoipa::path(delete, path = "/v1/cases/{id}/claim", tag = "officers", params(CaseId, IfMatch),
+    responses((status = 200, body = CommandAnswer)))]
 async fn release(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
     run(&state, &caller, &id, &headers, CaseCommand::ReleaseClaim).await
 }
 
 /// The case's current photo, as stored (re-encoded, without metadata).
+#[utoipa::path(get, path = "/v1/cases/{id}/photo", tag = "officers", params(CaseId),
+    responses((status = 200, description = "the stored photo",
+        content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png")))))]
 async fn photo(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
     let loaded = state.cases.load(&id).await?.ok_or(ApiError::NotFound)?;
     let reference = match &loaded.case.stage {
@@ -178,28 +196,32 @@ async fn photo(
     Ok(([(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Decision {
     Accept,
     Return,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PhotoReview {
     decision: Decision,
+    /// Required to return; `other` also needs a note.
     #[serde(default)]
     reason: Option<ReturnReason>,
+    /// Shown to the applicant with the return.
     #[serde(default)]
     note: Option<Text>,
 }
 
+#[utoipa::path(post, path = "/v1/cases/{id}/photo-review", tag = "officers",
+    request_body = PhotoReview, params(CaseId, IfMatch), responses((status = 200, body = CommandAnswer)))]
 async fn photo_review(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
     JsonBody(body): JsonBody<PhotoReview>,
 ) -> Result<Response, ApiError> {
     let command = match body.decision {
@@ -215,11 +237,13 @@ async fn photo_review(
     run(&state, &caller, &id, &headers, command).await
 }
 
+#[utoipa::path(post, path = "/v1/cases/{id}/approval", tag = "officers", params(CaseId, IfMatch),
+    responses((status = 200, body = CommandAnswer, description = "PR granted: `document_number` is the eCoPR's")))]
 async fn approval(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
     let mut meta = caller.meta()?;
     meta.expected_version = if_match(&headers)?;
@@ -227,7 +251,7 @@ async fn approval(
     Ok(answer(&committed))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Amendment {
     /// What the new document corrects.
@@ -235,11 +259,15 @@ struct Amendment {
 }
 
 /// Issues a corrected eCoPR under a new number; the one in force becomes superseded.
+#[utoipa::path(post, path = "/v1/cases/{id}/ecopr-amendment", tag = "officers",
+    request_body = Amendment, params(CaseId, IfMatch),
+    responses((status = 200, body = CommandAnswer,
+        description = "a corrected eCoPR under a new number (`document_number`); the previous one is superseded")))]
 async fn ecopr_amendment(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
     JsonBody(body): JsonBody<Amendment>,
 ) -> Result<Response, ApiError> {
     let mut meta = caller.meta()?;
@@ -248,17 +276,27 @@ async fn ecopr_amendment(
     Ok(answer(&committed))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Reason {
     reason: Text,
 }
 
+/// The case a route acts on.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct CaseId {
+    /// As `POST /v1/cases` answered it.
+    id: String,
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/referral", tag = "officers",
+    request_body = Reason, params(CaseId, IfMatch), responses((status = 200, body = CommandAnswer)))]
 async fn referral(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
     JsonBody(body): JsonBody<Reason>,
 ) -> Result<Response, ApiError> {
     let command = CaseCommand::ReferToInPersonLanding {
@@ -267,11 +305,13 @@ async fn referral(
     run(&state, &caller, &id, &headers, command).await
 }
 
+#[utoipa::path(post, path = "/v1/cases/{id}/withdrawal", tag = "officers",
+    request_body = Reason, params(CaseId, IfMatch), responses((status = 200, body = CommandAnswer)))]
 async fn withdrawal(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
     JsonBody(body): JsonBody<Reason>,
 ) -> Result<Response, ApiError> {
     let command = CaseCommand::Withdraw {
@@ -282,11 +322,14 @@ async fn withdrawal(
 
 /// Records that the PR card, ordered after the grant, was mailed (as card production reports
 /// it); the applicant is e-mailed.
+#[utoipa::path(post, path = "/v1/cases/{id}/pr-card-mailing", tag = "officers",
+    params(CaseId, IfMatch),
+    responses((status = 200, body = CommandAnswer, description = "the card, ordered after the grant, is recorded as mailed")))]
 async fn pr_card_mailing(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
     run(
         &state,

@@ -9,12 +9,15 @@ use crate::http::extract::Path;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Json;
+use chrono::NaiveDate;
 use prconfirm_commands::ecopr::VerificationCode;
 use prconfirm_domain::values::{DocumentNumber, Sha256Hex};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
+
+use crate::http::error::Problem;
 
 use crate::documents as ecopr;
 use crate::http::error::{storage, ApiError};
@@ -24,15 +27,19 @@ use crate::state::AppState;
 
 /// Anyone holding a document checks it; wrong codes are throttled.
 pub fn resource() -> Resource {
-    Resource::new().route(
-        "/v1/documents/{document_number}/verification",
-        get(verification),
-        &[(Method::GET, Access::Anyone)],
-    )
+    Resource::new().route(routes!(verification), &[(Method::GET, Access::Anyone)])
 }
 
 /// The applicant's eCoPR in force, as a PDF attachment: 404 before PR is granted, 503 while
 /// the reactor has not made it yet, 410 once the download window has closed.
+#[utoipa::path(get, path = "/v1/my/case/ecopr", tag = "applicant",
+    responses((status = 200, description = "the eCoPR in force, as an attachment `eCoPR-<number>.pdf`",
+            content_type = "application/pdf"),
+        (status = 404, description = "PR not granted", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "download_expired: more than 30 days after issue", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, description = "document_pending: issued, the PDF is being made; Retry-After",
+            body = Problem, content_type = "application/problem+json")))]
 pub async fn download(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let case_id = caller.case_id()?;
     let loaded = state.cases.load(case_id).await?.ok_or(ApiError::NotFound)?;
@@ -77,11 +84,39 @@ pub async fn download(State(state): State<AppState>, caller: Caller) -> Result<R
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Code {
-    /// The verification code printed on the document.
+    /// The verification code printed on the document, e.g. `7K3M-9XQ2-B8TD-4HWN`.
+    #[param(max_length = 64)]
     code: String,
+}
+
+/// Whether a document is genuine. A wrong code, or a number no document has, answers only
+/// `{valid: false, document_number, status: "unknown"}`: nothing the caller did not send.
+#[derive(Debug, Serialize, ToSchema)]
+struct Verification {
+    /// True only for the right code on the document in force.
+    valid: bool,
+    document_number: String,
+    status: DocumentStatus,
+    /// With the right code only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_on: Option<NaiveDate>,
+    /// With the right code on a superseded document: the number of the one in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced_by: Option<String>,
+}
+
+/// `current`; `superseded` (an amendment replaced it); `unknown` (a wrong code or no such
+/// document: the two are not told apart).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum DocumentStatus {
+    Current,
+    Superseded,
+    Unknown,
 }
 
 /// A digest no code has: what an unknown document is checked against, so that it costs the
@@ -94,6 +129,13 @@ const NO_DOCUMENT: &str = "00000000000000000000000000000000000000000000000000000
 /// document was superseded, and by which. Wrong codes are counted per document number and
 /// per client address, in the database (so across instances): after
 /// [`ecopr::VERIFICATION_FREE_FAILURES`] within [`ecopr::VERIFICATION_WINDOW`], 429.
+#[utoipa::path(get, path = "/v1/documents/{document_number}/verification", tag = "documents",
+    params(("document_number" = String, Path, max_length = 64, description = "as printed, e.g. PR0000000042"),
+        Code),
+    responses((status = 200, body = Verification),
+        (status = 422, description = "invalid_query: no code", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: 5 wrong codes in 15 minutes for this document or from this address; Retry-After",
+            body = Problem, content_type = "application/problem+json")))]
 async fn verification(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -125,27 +167,26 @@ async fn verification(
         ecopr::record_verification_failure(&state.db, &subjects, now)
             .await
             .map_err(storage)?;
-        return Ok(Json(json!({
-            "valid": false,
-            "document_number": shown,
-            "status": "unknown",
-        }))
+        return Ok(Json(Verification {
+            valid: false,
+            document_number: shown,
+            status: DocumentStatus::Unknown,
+            issued_on: None,
+            replaced_by: None,
+        })
         .into_response());
     };
-    let answer = match &document.superseded_by {
-        None => json!({
-            "valid": true,
-            "document_number": document.document_number,
-            "status": "current",
-            "issued_on": document.issued_on,
-        }),
-        Some(by) => json!({
-            "valid": false,
-            "document_number": document.document_number,
-            "status": "superseded",
-            "issued_on": document.issued_on,
-            "replaced_by": by,
-        }),
+    let current = document.superseded_by.is_none();
+    let answer = Verification {
+        valid: current,
+        document_number: document.document_number.clone(),
+        status: if current {
+            DocumentStatus::Current
+        } else {
+            DocumentStatus::Superseded
+        },
+        issued_on: Some(document.issued_on),
+        replaced_by: document.superseded_by.clone(),
     };
     Ok(Json(answer).into_response())
 }

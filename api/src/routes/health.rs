@@ -17,9 +17,15 @@ use axum::http::HeaderMap;
 
 use crate::http::ApiError;
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
+
+use crate::http::error::Problem;
+use crate::openapi::Document;
+use axum::Extension;
 
 use prconfirm_projections::runtime::parked;
 
@@ -30,16 +36,20 @@ const READY_TIMEOUT: Duration = Duration::from_secs(1);
 pub fn resource() -> Resource {
     const ANYONE: &[(Method, Access)] = &[(Method::GET, Access::Anyone)];
     Resource::new()
-        .route("/healthz", get(healthz), ANYONE)
-        .route("/readyz", get(readyz), ANYONE)
-        .route("/metrics", get(metrics), ANYONE)
-        .route("/openapi.json", get(openapi_json), ANYONE)
+        .route(routes!(healthz), ANYONE)
+        .route(routes!(readyz), ANYONE)
+        .route(routes!(metrics), ANYONE)
+        .route(routes!(openapi_json), ANYONE)
 }
 
 /// The OpenAPI 3.1 document of this API.
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    use utoipa::OpenApi;
-    Json(crate::openapi::ApiDoc::openapi())
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    responses((status = 200, description = "this document", content_type = "application/json")))]
+async fn openapi_json(Extension(document): Extension<Document>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.0.as_str().to_owned(),
+    )
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -72,6 +82,10 @@ fn operator(state: &AppState, client: SocketAddr, headers: &HeaderMap) -> bool {
 
 /// The service's figures, for operators only (`PRCONFIRM_OPERATOR_NETWORKS`, or
 /// `PRCONFIRM_OPERATOR_TOKEN`): they tell how busy it is and what fails.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain"),
+        (status = 403, description = "not from an operator network and no operator token",
+            body = Problem, content_type = "application/problem+json")))]
 async fn metrics(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -86,24 +100,60 @@ async fn metrics(
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// The process is alive; touches nothing.
+#[derive(Debug, Serialize, ToSchema)]
+struct Alive {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    status: &'static str,
+}
+
+/// Whether the instance serves: `ready`, `degraded` (a consumer stalled or parked items
+/// alerting; commands still served) or `unavailable`. Operators also get the database, its
+/// problem, and each consumer's detail.
+#[derive(Debug, Serialize, ToSchema)]
+struct Readiness {
+    #[schema(pattern = "^(ready|degraded|unavailable)$")]
+    status: String,
+    /// `postgres` or `sqlite`; operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    /// Why the database is not ready; operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    /// Each consumer's position, lag, stall and parked items; operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    consumers: Option<Value>,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Alive)))]
+async fn healthz() -> Json<Alive> {
+    Json(Alive { status: "ok" })
 }
 
 /// Ready or not, for anyone (a load balancer); with each consumer's detail for operators.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> (StatusCode, Json<Value>) {
-    let (status, Json(detail)) = readiness(&state).await;
+) -> (StatusCode, Json<Readiness>) {
+    let (status, detail) = readiness(&state).await;
     if operator(&state, client, &headers) {
         return (status, Json(detail));
     }
-    (status, Json(json!({ "status": detail["status"] })))
+    let bare = Readiness {
+        status: detail.status,
+        database: None,
+        detail: None,
+        consumers: None,
+    };
+    (status, Json(bare))
 }
 
-async fn readiness(state: &AppState) -> (StatusCode, Json<Value>) {
+async fn readiness(state: &AppState) -> (StatusCode, Readiness) {
     let backend = state.db.backend().to_string();
     match tokio::time::timeout(READY_TIMEOUT, state.db.ping()).await {
         Ok(Ok(())) => {
@@ -130,13 +180,15 @@ async fn readiness(state: &AppState) -> (StatusCode, Json<Value>) {
                 }
                 consumers.insert(name.to_owned(), detail);
             }
+            let status = if degraded { "degraded" } else { "ready" };
             (
                 StatusCode::OK,
-                Json(json!({
-                    "status": if degraded { "degraded" } else { "ready" },
-                    "database": backend,
-                    "consumers": consumers,
-                })),
+                Readiness {
+                    status: status.to_owned(),
+                    database: Some(backend),
+                    detail: None,
+                    consumers: Some(Value::Object(consumers)),
+                },
             )
         }
         Ok(Err(e)) => {
@@ -147,9 +199,14 @@ async fn readiness(state: &AppState) -> (StatusCode, Json<Value>) {
     }
 }
 
-fn not_ready(backend: &str, detail: &str) -> (StatusCode, Json<Value>) {
+fn not_ready(backend: &str, detail: &str) -> (StatusCode, Readiness) {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unavailable", "database": backend, "detail": detail })),
+        Readiness {
+            status: "unavailable".to_owned(),
+            database: Some(backend.to_owned()),
+            detail: Some(detail.to_owned()),
+            consumers: None,
+        },
     )
 }

@@ -8,12 +8,15 @@ use crate::http::access::{Access, Resource};
 use crate::http::extract::Path;
 use axum::extract::{ConnectInfo, State};
 use axum::http::Method;
-use axum::routing::post;
 use axum::Json;
 use prconfirm_commands::{Actor, ActorRole, CommandError, RequestMeta};
 use prconfirm_domain::case::{CaseCommand, CaseError, StageName};
 use prconfirm_domain::values::ActorId;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
+
+use crate::http::error::Problem;
 
 use crate::http::error::ApiError;
 use crate::http::request::meta_for;
@@ -23,8 +26,24 @@ use crate::state::AppState;
 pub fn resource() -> Resource {
     const ANYONE: &[(Method, Access)] = &[(Method::POST, Access::Anyone)];
     Resource::new()
-        .route("/v1/invitations/{code}/acceptance", post(accept), ANYONE)
-        .route("/v1/invitations/{code}/decline", post(decline), ANYONE)
+        .route(routes!(accept), ANYONE)
+        .route(routes!(decline), ANYONE)
+}
+
+/// The case the invitation belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+struct Accepted {
+    case_id: String,
+}
+
+/// The case, declined: it goes to an in-person landing.
+#[derive(Debug, Serialize, ToSchema)]
+struct Declined {
+    case_id: String,
+    version: u64,
+    /// Always `referred`.
+    #[schema(pattern = "^referred$")]
+    stage: &'static str,
 }
 
 fn invitee() -> Result<RequestMeta, ApiError> {
@@ -47,11 +66,20 @@ async fn case_for(state: &AppState, code: &str, client: SocketAddr) -> Result<St
 /// account and its credentials e-mail follow from it (the `accounts` reactor), so nothing
 /// is left half done by a crash, and a repeated or concurrent acceptance (a double click, a
 /// retry) gets the same answer without making anything twice.
+#[utoipa::path(post, path = "/v1/invitations/{code}/acceptance", tag = "invitations",
+    params(("code" = String, Path, max_length = 64, description = "the code from the invitation e-mail")),
+    responses((status = 200, body = Accepted),
+        (status = 404, description = "no such invitation, or it expired",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "already answered",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too many wrong codes from this address; Retry-After",
+            body = Problem, content_type = "application/problem+json")))]
 async fn accept(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(code): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     let case_id = case_for(&state, &code, client).await?;
     let meta = invitee()?;
     // A lost race is another acceptance of the same invitation: look again, and answer as
@@ -68,7 +96,7 @@ async fn accept(
             // click, a retry), answered as the first. Once the account exists the invitation
             // is spent, and accepting it again is a step out of order.
             if stage == StageName::AwaitingAccount {
-                return Ok(Json(json!({ "case_id": case_id })));
+                return Ok(Json(Accepted { case_id }));
             }
             return Err(ApiError::Transition(CaseError::InvalidTransition {
                 command: "AcceptInvitation",
@@ -80,7 +108,7 @@ async fn accept(
             .execute(&case_id, CaseCommand::AcceptInvitation, &meta)
             .await
         {
-            Ok(_) => return Ok(Json(json!({ "case_id": case_id }))),
+            Ok(_) => return Ok(Json(Accepted { case_id })),
             Err(CommandError::Conflict) => {}
             Err(e) => return Err(e.into()),
         }
@@ -88,17 +116,29 @@ async fn accept(
     Err(ApiError::from(CommandError::Conflict))
 }
 
+/// Declines the invitation: the case goes to an in-person landing.
+#[utoipa::path(post, path = "/v1/invitations/{code}/decline", tag = "invitations",
+    params(("code" = String, Path, max_length = 64, description = "the code from the invitation e-mail")),
+    responses((status = 200, body = Declined),
+        (status = 404, description = "no such invitation, or it expired",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "already answered",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too many wrong codes from this address; Retry-After",
+            body = Problem, content_type = "application/problem+json")))]
 async fn decline(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(code): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Declined>, ApiError> {
     let case_id = case_for(&state, &code, client).await?;
     let committed = state
         .cases
         .execute(&case_id, CaseCommand::DeclineInvitation, &invitee()?)
         .await?;
-    Ok(Json(
-        json!({ "case_id": case_id, "version": committed.version, "stage": "referred" }),
-    ))
+    Ok(Json(Declined {
+        case_id,
+        version: committed.version,
+        stage: "referred",
+    }))
 }

@@ -13,13 +13,14 @@ mod views;
 pub use health::prometheus;
 
 use axum::extract::DefaultBodyLimit;
-use axum::{middleware, Router};
+use axum::{middleware, Extension, Router};
 
 use crate::http::access::{AccessTable, Resource};
 use crate::http::limits::{self, BodyLimits, JSON_LIMIT};
 use crate::http::{request, ApiError};
 use crate::middleware::auth;
 use crate::middleware::idempotency;
+use crate::openapi;
 use crate::state::AppState;
 
 /// Every resource's router and access rows.
@@ -38,24 +39,38 @@ fn resources() -> [Resource; 8] {
 
 /// Every route and who may call it. A route missing here answers 403 to everyone.
 pub fn access() -> AccessTable {
+    table_of(&resources())
+}
+
+fn table_of(resources: &[Resource]) -> AccessTable {
     AccessTable::new(
-        resources()
+        resources
             .iter()
             .flat_map(|r| r.rows().iter().cloned())
             .collect(),
     )
 }
 
+/// The OpenAPI document of the whole API, as `/openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let resources = resources();
+    openapi::document(&resources, &table_of(&resources))
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    let authorizer = auth::Authorizer::new(state.clone(), access());
+    let resources = resources();
+    let table = table_of(&resources);
+    let document = openapi::serialized(&resources, &table);
+    let authorizer = auth::Authorizer::new(state.clone(), table);
     let mut routes = Router::new();
     let mut larger = Vec::new();
-    for resource in resources() {
+    for resource in resources {
         larger.extend_from_slice(resource.body_limits());
         routes = routes.merge(resource.into_router(&state));
     }
     routes
+        .layer(Extension(document))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotency,

@@ -1,22 +1,24 @@
 //! The applicant's own case. The case comes from the session, never from the URL.
 
-use crate::http::access::{Resource, APPLICANT};
+use crate::http::access::{Access, Resource, APPLICANT};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Json;
 use chrono::NaiveDate;
-use prconfirm_domain::case::{Case, CaseCommand, PhotoState, Stage};
-use prconfirm_domain::values::{Address, MailingAddress, Text, PHOTO_MAX_BYTES};
+use prconfirm_domain::case::{Case, CaseCommand, PhotoState, ReturnReason, Stage, StageName};
+use prconfirm_domain::values::{Address, DocumentNumber, MailingAddress, Text, PHOTO_MAX_BYTES};
 use prconfirm_projections::models::case_views::CaseViewState;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
+use crate::http::answer::CommandAnswer;
 use crate::http::error::ApiError;
+use crate::http::extract::IfMatch;
 use crate::http::extract::{if_match, set_etag};
 use crate::http::Caller;
 use crate::http::{answer, JsonBody};
@@ -24,34 +26,15 @@ use crate::state::AppState;
 
 /// The applicant's own case, taken from the session, never from the URL.
 pub fn resource() -> Resource {
+    const GET: &[(Method, Access)] = &[(Method::GET, APPLICANT)];
+    const PUT: &[(Method, Access)] = &[(Method::PUT, APPLICANT)];
     Resource::new()
-        .route("/v1/my/case", get(status), &[(Method::GET, APPLICANT)])
-        .route(
-            "/v1/my/case/presence",
-            put(presence),
-            &[(Method::PUT, APPLICANT)],
-        )
-        .route(
-            "/v1/my/case/address",
-            put(address),
-            &[(Method::PUT, APPLICANT)],
-        )
-        .route_with_body_limit(
-            "/v1/my/case/photo",
-            put(photo),
-            &[(Method::PUT, APPLICANT)],
-            PHOTO_MAX_BYTES as usize + 1,
-        )
-        .route(
-            "/v1/my/case/amendment-request",
-            post(amendment_request),
-            &[(Method::POST, APPLICANT)],
-        )
-        .route(
-            "/v1/my/case/ecopr",
-            get(super::documents::download),
-            &[(Method::GET, APPLICANT)],
-        )
+        .route(routes!(status), GET)
+        .route(routes!(presence), PUT)
+        .route(routes!(address), PUT)
+        .route_with_body_limit(routes!(photo), PUT, PHOTO_MAX_BYTES as usize + 1)
+        .route(routes!(amendment_request), &[(Method::POST, APPLICANT)])
+        .route(routes!(super::documents::download), GET)
 }
 
 /// What the applicant does next, as a code and in plain words (English, French).
@@ -114,21 +97,80 @@ fn next_step(case: &Case) -> (&'static str, &'static str, &'static str) {
     }
 }
 
+/// The applicant's view of their case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseStatus {
+    pub case_id: String,
+    pub stage: StageName,
+    /// What to do next, as a code (`declare_presence`, `upload_photo`, ...).
+    pub next_step: &'static str,
+    /// The same in plain words, in the applicant's language.
+    pub next_step_text: &'static str,
+    pub photo: PhotoStatus,
+    pub ecopr: EcoprStatus,
+    pub version: u64,
+}
+
+/// Where the photo stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotoStatus {
+    #[schema(pattern = "^(missing|in_review|returned|accepted)$")]
+    pub status: &'static str,
+    /// When returned: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_reason: Option<ReturnReason>,
+    /// When returned: the officer's note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub return_note: Option<Option<Text>>,
+}
+
+/// Where the eCoPR stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EcoprStatus {
+    /// Issued, made, and still within its download window.
+    pub available: bool,
+    /// `pending` (issued, the PDF being made), `ready`, `expired`; absent before the grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(pending|ready|expired)$")]
+    pub status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[A-Z]{2}[0-9]{10}$")]
+    pub document_number: Option<DocumentNumber>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_on: Option<NaiveDate>,
+    /// Last day the portal serves the document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_by: Option<NaiveDate>,
+}
+
 /// The applicant's view: stage, what to do next, photo and eCoPR status; `made` says whether
 /// the eCoPR in force has its PDF yet.
-pub fn status_view(case_id: &str, view: &CaseViewState, today: NaiveDate, made: bool) -> Value {
+pub fn status_view(
+    case_id: &str,
+    view: &CaseViewState,
+    today: NaiveDate,
+    made: bool,
+) -> CaseStatus {
     let case = &view.case;
+    let photo = |status| PhotoStatus {
+        status,
+        return_reason: None,
+        return_note: None,
+    };
     let photo = match &case.stage {
         Stage::Confirming(p) | Stage::OnHold { progress: p, .. } => match &p.photo {
-            PhotoState::Missing => json!({"status": "missing"}),
-            PhotoState::AwaitingReview(_) => json!({"status": "in_review"}),
-            PhotoState::Returned { reason, note, .. } => {
-                json!({"status": "returned", "return_reason": reason, "return_note": note})
-            }
-            PhotoState::Accepted(_) => json!({"status": "accepted"}),
+            PhotoState::Missing => photo("missing"),
+            PhotoState::AwaitingReview(_) => photo("in_review"),
+            PhotoState::Returned { reason, note, .. } => PhotoStatus {
+                status: "returned",
+                return_reason: Some(*reason),
+                return_note: Some(note.clone()),
+            },
+            PhotoState::Accepted(_) => photo("accepted"),
         },
-        stage if stage.granted().is_some() => json!({"status": "accepted"}),
-        _ => json!({"status": "missing"}),
+        stage if stage.granted().is_some() => photo("accepted"),
+        _ => photo("missing"),
     };
     // Available only once the reactor has made the PDF (`made`), and while the download
     // window is open: the view never promises what the download would not give.
@@ -139,39 +181,49 @@ pub fn status_view(case_id: &str, view: &CaseViewState, today: NaiveDate, made: 
                 (false, true) => "pending",
                 (true, true) => "ready",
             };
-            json!({
-                "available": status == "ready",
-                "status": status,
-                "document_number": e.document_number,
-                "issued_on": e.issued_on,
-                "download_by": e.download_by(),
-            })
+            EcoprStatus {
+                available: status == "ready",
+                status: Some(status),
+                document_number: Some(e.document_number.clone()),
+                issued_on: Some(e.issued_on),
+                download_by: Some(e.download_by()),
+            }
         }
-        None => json!({"available": false}),
+        None => EcoprStatus {
+            available: false,
+            status: None,
+            document_number: None,
+            issued_on: None,
+            download_by: None,
+        },
     };
     let (code, en, fr) = next_step(case);
     let french = case
         .file
         .as_ref()
         .is_some_and(|f| f.language == prconfirm_domain::values::Language::Fr);
-    json!({
-        "case_id": case_id,
-        "stage": case.stage.name(),
-        "next_step": code,
-        "next_step_text": if french { fr } else { en },
-        "photo": photo,
-        "ecopr": ecopr,
-        "version": case.version,
-    })
+    CaseStatus {
+        case_id: case_id.to_owned(),
+        stage: case.stage.name(),
+        next_step: code,
+        next_step_text: if french { fr } else { en },
+        photo,
+        ecopr,
+        version: case.version,
+    }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MinVersion {
-    /// Wait (briefly) until the view reflects at least this version of the case.
+    /// Wait (bounded) until the view reflects at least this version of the case: 503
+    /// `view_behind` if it does not in time; 422 if the case has no such version.
     pub min_version: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/v1/my/case", tag = "applicant", params(MinVersion),
+    responses((status = 200, body = CaseStatus, headers(("ETag" = String, description = "the version the view reflects")))))]
 async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,12 +268,15 @@ async fn run(
     Ok(answer(&committed))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Presence {
+    /// False puts the case on hold until the applicant is back.
     in_canada: bool,
 }
 
+#[utoipa::path(put, path = "/v1/my/case/presence", tag = "applicant", request_body = Presence,
+    params(IfMatch), responses((status = 200, body = CommandAnswer)))]
 async fn presence(
     State(state): State<AppState>,
     caller: Caller,
@@ -234,14 +289,17 @@ async fn presence(
     run(&state, &caller, &headers, command).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Addresses {
     residential: Address,
+    /// Where mail goes, when not to the residence.
     #[serde(default)]
     mailing: Option<MailingAddress>,
 }
 
+#[utoipa::path(put, path = "/v1/my/case/address", tag = "applicant", request_body = Addresses,
+    params(IfMatch), responses((status = 200, body = CommandAnswer)))]
 async fn address(
     State(state): State<AppState>,
     caller: Caller,
@@ -257,6 +315,11 @@ async fn address(
 
 /// Takes a raw `image/jpeg` or `image/png` body: checked from its bytes, decoded within
 /// limits, re-encoded without metadata, stored by digest; the case records the reference.
+#[utoipa::path(put, path = "/v1/my/case/photo", tag = "applicant",
+    request_body(content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png")),
+        description = "715x1000 to 2000x2800 pixels, at most 4 MB"),
+    params(IfMatch),
+    responses((status = 200, body = CommandAnswer, description = "stored; `quality` says what the pre-check found")))]
 async fn photo(
     State(state): State<AppState>,
     caller: Caller,
@@ -310,12 +373,16 @@ async fn photo(
     Ok(answer(&committed))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AmendmentRequest {
+    /// What is wrong on the eCoPR.
     details: Text,
 }
 
+#[utoipa::path(post, path = "/v1/my/case/amendment-request", tag = "applicant",
+    request_body = AmendmentRequest, params(IfMatch),
+    responses((status = 200, body = CommandAnswer)))]
 async fn amendment_request(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,12 +6,15 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, post, put};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use prconfirm_commands::accounts::PASSWORD_MAX_BYTES;
 use prconfirm_domain::case::{CaseCommand, StageName};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
+
+use crate::http::error::Problem;
 
 use crate::http::error::ApiError;
 use crate::http::Caller;
@@ -20,37 +23,35 @@ use crate::state::AppState;
 
 pub fn resource() -> Resource {
     Resource::new()
-        .route(
-            "/v1/sessions",
-            post(sign_in),
-            &[(Method::POST, Access::Anyone)],
-        )
-        .route(
-            "/v1/sessions/current",
-            delete(sign_out),
-            &[(Method::DELETE, Access::SignedIn)],
-        )
-        .route(
-            "/v1/me/password",
-            put(change_password),
-            &[(Method::PUT, Access::SignedIn)],
-        )
+        .route(routes!(sign_in), &[(Method::POST, Access::Anyone)])
+        .route(routes!(sign_out), &[(Method::DELETE, Access::SignedIn)])
+        .route(routes!(change_password), &[(Method::PUT, Access::SignedIn)])
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
+    /// Staff: as `staff add` made it; applicants: as the credentials e-mail gave it.
+    #[schema(min_length = 1, max_length = 64)]
     username: String,
+    #[schema(min_length = 1, max_length = 1024)]
     password: String,
-    /// Staff: the current code of their second factor (TOTP, 6 digits). Applicants: none.
+    /// Staff only, and required for them: the current code of their second factor (TOTP,
+    /// RFC 6238: SHA-1, 6 digits, 30 s steps), each code accepted once. Without a valid,
+    /// unused code of the current or previous step: 401, the same answer as a wrong
+    /// password. Applicants send none.
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{6}$")]
     otp: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SessionCreated {
+    /// The bearer token for `Authorization: Bearer ...`.
     token: String,
     expires_at: DateTime<Utc>,
+    /// True on a temporary password: only `PUT /v1/me/password` and signing out are
+    /// allowed until it is changed.
     must_change_password: bool,
 }
 
@@ -63,6 +64,14 @@ fn check_password_size(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Signs in. Wrong credentials, an unknown user, a disabled account and a missing or wrong
+/// second-factor code all answer the same 401; repeated failures per account and address
+/// are throttled (429 with `Retry-After`).
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignIn,
+    responses((status = 201, body = SessionCreated),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -92,20 +101,33 @@ async fn sign_in(
     ))
 }
 
+/// Ends the caller's session.
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions",
+    responses((status = 204, description = "signed out")))]
 async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
     state.accounts.sign_out(&caller.0.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePassword {
+    #[schema(min_length = 1, max_length = 1024)]
     current_password: String,
+    /// 12 characters to 1 KiB; not a common or trivial password (a list of the most
+    /// common, repeated or sequential characters), nor one holding the username, the
+    /// e-mail address or the applicant's names.
+    #[schema(min_length = 12, max_length = 1024)]
     new_password: String,
 }
 
 /// Changes the password and revokes the other sessions. For an applicant leaving the
 /// temporary password, the case records the step (`PasswordChanged`).
+#[utoipa::path(put, path = "/v1/me/password", tag = "sessions", request_body = ChangePassword,
+    responses((status = 204, description = "changed; other sessions revoked"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,12 +6,17 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use prconfirm_domain::case::StageName;
 use prconfirm_projections::models::TaskKind;
-use prconfirm_projections::reads::{self, CaseSearch, ClaimFilter, QueueQuery};
+use prconfirm_projections::reads::{
+    self, CaseSearch, ClaimFilter, DailyRow, DecisionRow, DurationRow, FoundCase, FunnelRow,
+    PhotoReturns, QueueItem, QueueQuery, ReasonRow,
+};
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+use utoipa_axum::routes;
 
 use crate::http::error::ApiError;
 use crate::http::QueryParams;
@@ -25,12 +30,12 @@ const MAX_PAGE: u32 = 500;
 pub fn resource() -> Resource {
     const ANALYSTS: &[(Method, Access)] = &[(Method::GET, ANALYST)];
     Resource::new()
-        .route("/v1/queue", get(queue), &[(Method::GET, OFFICER)])
-        .route("/v1/stats/funnel", get(funnel), ANALYSTS)
-        .route("/v1/stats/durations", get(durations), ANALYSTS)
-        .route("/v1/stats/photo-returns", get(photo_returns), ANALYSTS)
-        .route("/v1/stats/daily", get(daily), ANALYSTS)
-        .route("/v1/stats/officers", get(officers), ANALYSTS)
+        .route(routes!(queue), &[(Method::GET, OFFICER)])
+        .route(routes!(funnel), ANALYSTS)
+        .route(routes!(durations), ANALYSTS)
+        .route(routes!(photo_returns), ANALYSTS)
+        .route(routes!(daily), ANALYSTS)
+        .route(routes!(officers), ANALYSTS)
 }
 
 fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
@@ -81,19 +86,26 @@ fn bad_cursor() -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct QueueParams {
-    /// `photo_review`, `final_review`, `stale_invitation` or `amendment_request`.
+    /// Only this kind of task.
+    #[param(value_type = Option<TaskKind>)]
     task: Option<String>,
     /// `true`: claimed (lease running); `false`: free; absent: both.
     claimed: Option<bool>,
     /// Only cases this officer holds.
     claimed_by: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    /// From the previous page's `Next-Cursor`.
     cursor: Option<String>,
-    /// Wait (briefly) until the queue reflects at least this version of this case.
+    /// With `case_id`: wait (bounded) until the queue reflects at least this version of
+    /// that case; 422 if the case has no such version.
     min_version: Option<u64>,
+    /// With `min_version`: the case to wait for.
     case_id: Option<String>,
 }
 
@@ -111,6 +123,11 @@ fn parse_queue_cursor(s: &str) -> Result<(DateTime<Utc>, String), ApiError> {
     Ok((at, id.to_owned()))
 }
 
+/// Open tasks, the oldest due first.
+#[utoipa::path(get, path = "/v1/queue", tag = "officers", params(QueueParams),
+    responses((status = 200, body = Vec<QueueItem>, headers(
+        ("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+        ("Next-Cursor" = String, description = "the next page's cursor")))))]
 async fn queue(
     State(state): State<AppState>,
     QueryParams(p): QueryParams<QueueParams>,
@@ -188,17 +205,30 @@ fn query_claim(claim: &ClaimFilter) -> Option<String> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
+    /// A family's cases.
     application_number: Option<String>,
+    /// A person's cases (as stored: digits only).
     uci: Option<String>,
+    /// Cases in this stage.
+    #[param(value_type = Option<StageName>)]
     stage: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    /// From the previous page's `Next-Cursor`.
+    #[param(max_length = 64)]
     cursor: Option<String>,
 }
 
 /// `GET /v1/cases`: cases by application number (a family), UCI (a person) or stage.
+#[utoipa::path(get, path = "/v1/cases", tag = "officers", params(SearchParams),
+    responses((status = 200, body = Vec<FoundCase>, headers(
+        ("Link" = String, description = "`<...>; rel=\"next\"` when there is a next page"),
+        ("Next-Cursor" = String, description = "the next page's cursor")))))]
 pub async fn search(
     State(state): State<AppState>,
     QueryParams(p): QueryParams<SearchParams>,
@@ -259,10 +289,16 @@ fn table<T: Serialize>(headers: &HeaderMap, rows: &[T]) -> Result<Response, ApiE
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/stats/funnel", tag = "analysts",
+    responses((status = 200, description = "cases in each stage now; CSV with `Accept: text/csv`",
+        content((Vec<FunnelRow> = "application/json"), (String = "text/csv")))))]
 async fn funnel(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     table(&headers, &reads::funnel(&state.db).await?)
 }
 
+#[utoipa::path(get, path = "/v1/stats/durations", tag = "analysts",
+    responses((status = 200, description = "time spent in each stage by the cases that left it; CSV with `Accept: text/csv`",
+        content((Vec<DurationRow> = "application/json"), (String = "text/csv")))))]
 async fn durations(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -270,6 +306,9 @@ async fn durations(
     table(&headers, &reads::durations(&state.db).await?)
 }
 
+#[utoipa::path(get, path = "/v1/stats/photo-returns", tag = "analysts",
+    responses((status = 200, description = "uploads, decisions and return reasons; with `Accept: text/csv`, one line per reason",
+        content((PhotoReturns = "application/json"), (Vec<ReasonRow> = "text/csv")))))]
 async fn photo_returns(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -281,7 +320,8 @@ async fn photo_returns(
     Ok(Json(returns).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DailyParams {
     /// First day, `YYYY-MM-DD` (default: 30 days ago).
@@ -290,6 +330,9 @@ struct DailyParams {
     to: Option<NaiveDate>,
 }
 
+#[utoipa::path(get, path = "/v1/stats/daily", tag = "analysts", params(DailyParams),
+    responses((status = 200, description = "events of each kind per day; CSV with `Accept: text/csv`",
+        content((Vec<DailyRow> = "application/json"), (String = "text/csv")))))]
 async fn daily(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -310,6 +353,9 @@ async fn daily(
     )
 }
 
+#[utoipa::path(get, path = "/v1/stats/officers", tag = "analysts",
+    responses((status = 200, description = "each officer's decisions; CSV with `Accept: text/csv`",
+        content((Vec<DecisionRow> = "application/json"), (String = "text/csv")))))]
 async fn officers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     table(&headers, &reads::officer_decisions(&state.db).await?)
 }

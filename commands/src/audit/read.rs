@@ -28,8 +28,10 @@ use prconfirm_migrations::FeedCursor as Cursor;
 
 /// One event as an auditor sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Where it stands in the feed, `tx.position`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[0-9]+\.[0-9]+$"))]
     pub cursor: Cursor,
     pub position: i64,
     pub aggregate_type: String,

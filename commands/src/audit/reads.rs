@@ -32,7 +32,10 @@ pub struct ReadRecord<'a> {
 
 /// One recorded read, as auditors list them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordedRead {
+    /// Where it stands among the reads, `tx.position`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[0-9]+\.[0-9]+$"))]
     pub cursor: Cursor,
     pub position: i64,
     pub read_at: DateTime<Utc>,

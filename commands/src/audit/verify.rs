@@ -35,6 +35,7 @@ pub const PROGRESS_EVERY: u64 = 50_000;
 
 /// The outcome of a verification: serializable as is for the CLI and an HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// True when nothing was wrong.
     pub verified: bool,
@@ -49,12 +50,16 @@ pub struct Report {
 
 /// One problem, placed as precisely as the evidence allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// The case (aggregate id) of the bad event; `None` for a checkpoint that does not hold.
     pub case: Option<String>,
     pub sequence: Option<i64>,
     /// The event's position in the log; for a checkpoint, the position of its cursor.
     pub position: Option<i64>,
+    /// `{code, ...}`: `not_canonical`, `missing_hash`, `unexpected_sequence`,
+    /// `broken_link`, `hash_mismatch`, `checkpoint_signature`, `checkpoint_mismatch`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub reason: Reason,
     /// The reason in words.
     pub detail: String,

@@ -33,6 +33,7 @@ pub struct CaseFile {
 
 /// Why an officer returned a photo: the published reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReturnReason {
     TooDark,

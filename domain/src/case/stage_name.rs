@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The stage's name, for errors, the API and read models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StageName {
     New,

@@ -68,7 +68,7 @@ impl Province {
     }
 
     /// The first letters of the postal codes (forward sortation areas) of this province.
-    fn postal_districts(self) -> &'static [u8] {
+    pub(super) fn postal_districts(self) -> &'static [u8] {
         match self {
             Self::NL => b"A",
             Self::NS => b"B",

@@ -8,6 +8,8 @@ mod address;
 mod ids;
 mod person;
 mod photo;
+#[cfg(feature = "openapi")]
+mod schema;
 
 pub use address::{Address, MailingAddress, PostalCode, Province};
 pub use ids::{ActorId, ApplicationNumber, DocumentNumber, Uci};

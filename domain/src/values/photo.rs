@@ -35,6 +35,7 @@ string_value!(Sha256Hex);
 
 /// The photo's format, as judged from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ImageFormat {
     Jpeg,

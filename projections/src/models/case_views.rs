@@ -35,6 +35,7 @@ impl Default for ServiceStandards {
 
 /// An officer's task on a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     /// A photo waits for an officer's decision.
