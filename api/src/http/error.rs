@@ -13,7 +13,7 @@ use prconfirm_domain::values::ValueError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::request::correlation_id;
+use crate::http::request::{correlation_id, ProblemCode};
 
 /// Seconds a client should wait after a 503.
 const RETRY_AFTER_SECS: u64 = 3;
@@ -204,6 +204,7 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_string(&body).unwrap_or_default();
         let mut response = (status, body).into_response();
+        response.extensions_mut().insert(ProblemCode(self.code()));
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -37,7 +37,7 @@ where
                 let logged = state.cases.version(case_id).await?;
                 if logged.is_none_or(|v| v < min) {
                     return Err(ApiError::Invalid {
-                        code: "invalid_query",
+                        code: "version_not_reached",
                         detail: format!("min_version {min} is beyond the case's version"),
                     });
                 }

@@ -32,6 +32,11 @@ pub fn meta_for(actor: prconfirm_commands::Actor) -> prconfirm_commands::Request
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps every request: correlation id, security headers, one log line.
+/// The code of the problem a response carries, put there by the error type so that the
+/// request's log line names it (a stable code, never a value the caller sent).
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemCode(pub &'static str);
+
 pub async fn context(request: Request, next: Next) -> Response {
     let id = Uuid::new_v4();
     let method = request.method().clone();
@@ -67,11 +72,13 @@ pub async fn context(request: Request, next: Next) -> Response {
     metrics::counter!("prconfirm_http_requests_total", &labels).increment(1);
     metrics::histogram!("prconfirm_http_request_duration_seconds", &labels[..2])
         .record(started.elapsed().as_secs_f64());
+    let problem = response.extensions().get::<ProblemCode>().map(|c| c.0);
     tracing::info!(
         correlation_id = %id,
         %method,
         route,
         status = response.status().as_u16(),
+        problem,
         micros = started.elapsed().as_micros() as u64,
         "request"
     );
@@ -88,7 +95,9 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         .unwrap_or("other")
 }
 
-/// The methods of HTTP's own standard (RFC 9110) and PATCH (RFC 5789): any other is 501.
-pub const STANDARD: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+/// The methods of HTTP's own standard (RFC 9110), PATCH (RFC 5789) and QUERY (the safe
+/// method with a body, in the method registry): on a served path each is 405 when the path
+/// does not serve it; any other method is 501.
+pub const STANDARD: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
 ];

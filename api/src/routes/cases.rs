@@ -196,14 +196,16 @@ async fn photo(
     Ok(([(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Decision {
     Accept,
     Return,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// An officer's decision on the photo: `accept`, or `return` with a reason (and, for
+/// `other`, a note saying what is wrong), shown to the applicant.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PhotoReview {
     decision: Decision,
@@ -213,6 +215,84 @@ struct PhotoReview {
     /// Shown to the applicant with the return.
     #[serde(default)]
     note: Option<Text>,
+}
+
+/// The review's schema says what the handler and the rules require together: a return
+/// names its reason, and `other` its note.
+impl utoipa::PartialSchema for PhotoReview {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+        use utoipa::openapi::{Ref, RefOr};
+        let optional = |name: &str| {
+            RefOr::from(
+                AnyOfBuilder::new()
+                    .item(Ref::from_schema_name(name))
+                    .item(ObjectBuilder::new().schema_type(Type::Null)),
+            )
+        };
+        let decision = |value: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([value]))
+        };
+        let shape = |value: &str| {
+            ObjectBuilder::new()
+                .property("decision", decision(value))
+                .required("decision")
+                .additional_properties(Some(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ))
+        };
+        let reasons: Vec<&str> = ReturnReason::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .filter(|r| *r != "other")
+            .collect();
+        RefOr::T(
+            AnyOfBuilder::new()
+                .description(Some(
+                    "`accept`; or `return` with a reason (`other` with a note saying what is \
+                     wrong), shown to the applicant.",
+                ))
+                .item(
+                    shape("accept")
+                        .property("reason", optional("ReturnReason"))
+                        .property("note", optional("Text")),
+                )
+                .item(
+                    shape("return")
+                        .property(
+                            "reason",
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .enum_values(Some(reasons)),
+                        )
+                        .required("reason")
+                        .property("note", optional("Text")),
+                )
+                .item(
+                    shape("return")
+                        .property("reason", decision("other"))
+                        .required("reason")
+                        .property("note", Ref::from_schema_name("Text"))
+                        .required("note"),
+                )
+                .into(),
+        )
+    }
+}
+
+impl utoipa::ToSchema for PhotoReview {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((ReturnReason::name().into_owned(), ReturnReason::schema()));
+        schemas.push((Text::name().into_owned(), Text::schema()));
+    }
 }
 
 #[utoipa::path(post, path = "/v1/cases/{id}/photo-review", tag = "officers",

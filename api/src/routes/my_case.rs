@@ -218,7 +218,8 @@ pub fn status_view(
 #[serde(deny_unknown_fields)]
 pub struct MinVersion {
     /// Wait (bounded) until the view reflects at least this version of the case: 503
-    /// `view_behind` if it does not in time; 422 if the case has no such version.
+    /// `view_behind` if it does not in time; 422 `version_not_reached` if the case's log has no
+    /// such version.
     pub min_version: Option<u64>,
 }
 

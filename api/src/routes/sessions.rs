@@ -34,7 +34,8 @@ struct SignIn {
     /// Staff: as `staff add` made it; applicants: as the credentials e-mail gave it.
     #[schema(min_length = 1, max_length = 64)]
     username: String,
-    #[schema(min_length = 1, max_length = 1024)]
+    /// At most 1 KiB of UTF-8 (256 characters always fit).
+    #[schema(min_length = 1, max_length = 256)]
     password: String,
     /// Staff only, and required for them: the current code of their second factor (TOTP,
     /// RFC 6238: SHA-1, 6 digits, 30 s steps), each code accepted once. Without a valid,
@@ -112,12 +113,15 @@ async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<Statu
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePassword {
-    #[schema(min_length = 1, max_length = 1024)]
+    /// At most 1 KiB of UTF-8 (256 characters always fit).
+    #[schema(min_length = 1, max_length = 256)]
     current_password: String,
-    /// 12 characters to 1 KiB; not a common or trivial password (a list of the most
-    /// common, repeated or sequential characters), nor one holding the username, the
-    /// e-mail address or the applicant's names.
-    #[schema(min_length = 12, max_length = 1024)]
+    /// 12 characters to 1 KiB of UTF-8 (256 characters always fit); not a common, trivial
+    /// or easily guessed password (the 10,000 most common, repeated or sequential
+    /// characters, a row of keys, a low zxcvbn score), nor one holding the username, the
+    /// e-mail address or the applicant's names: `password_common`, `password_trivial`,
+    /// `password_guessable`, `password_contains_identity` (422), checks no schema states.
+    #[schema(min_length = 12, max_length = 256)]
     new_password: String,
 }
 

@@ -101,9 +101,10 @@ struct QueueParams {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// From the previous page's `Next-Cursor`.
+    #[param(pattern = "^-?[0-9]{1,15}~[!-~]{1,64}$")]
     cursor: Option<String>,
     /// With `case_id`: wait (bounded) until the queue reflects at least this version of
-    /// that case; 422 if the case has no such version.
+    /// that case; 422 `version_not_reached` if the case's log has no such version.
     min_version: Option<u64>,
     /// With `min_version`: the case to wait for.
     case_id: Option<String>,

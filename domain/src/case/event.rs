@@ -46,6 +46,31 @@ pub enum ReturnReason {
     Other,
 }
 
+impl ReturnReason {
+    pub const ALL: [Self; 7] = [
+        Self::TooDark,
+        Self::BackgroundNotWhite,
+        Self::FeaturesNotVisible,
+        Self::Glare,
+        Self::WrongDimensions,
+        Self::FileTooLarge,
+        Self::Other,
+    ];
+
+    /// The published reason's code, as it is serialized and the applicant's portal shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooDark => "too_dark",
+            Self::BackgroundNotWhite => "background_not_white",
+            Self::FeaturesNotVisible => "features_not_visible",
+            Self::Glare => "glare",
+            Self::WrongDimensions => "wrong_dimensions",
+            Self::FileTooLarge => "file_too_large",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// Everything that can happen to a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CaseEvent {

@@ -875,3 +875,13 @@ fn a_command_for_a_version_the_case_has_left_is_refused() {
     stale.expected_version = Some(5);
     assert!(case.decide(&CaseCommand::AcceptPhoto, &stale).is_ok());
 }
+
+#[test]
+fn each_return_reason_is_serialized_as_its_code() {
+    for reason in ReturnReason::ALL {
+        assert_eq!(
+            serde_json::to_value(reason).ok(),
+            Some(serde_json::json!(reason.as_str()))
+        );
+    }
+}

@@ -2,12 +2,15 @@
 //! describe, so that a client generated from the document can check a value before it
 //! sends it.
 //!
-//! A JSON Schema pattern is a regular expression that ECMA-262 and Python (the fuzzers')
-//! engines must both read, so it cannot name Unicode categories. Where a rule is one of
-//! categories (names and free text: no control, format, private-use or unassigned
-//! characters) the pattern says the part it can (no control characters, something visible,
-//! a letter in a name) and the description says the whole rule; for ASCII text the pattern
-//! and the parser agree exactly.
+//! A pattern here is read by two engines: ECMA-262's in Unicode mode (JSON Schema 2020-12,
+//! the dialect of OpenAPI 3.1) and Python's (the fuzzers'), so it is written as code point
+//! ranges of the Basic Multilingual Plane, not as Unicode categories (which Python cannot
+//! name). Names and free text are checked by category (no control, format, private-use or
+//! unassigned characters): the pattern excludes every control, private-use and
+//! noncharacter and each refused format character by name, and the description states the
+//! whole rule. Where the two differ the pattern allows a little more (an unassigned code
+//! point, a name whose only letter is a sign) and, in one respect, less: characters beyond
+//! the Basic Multilingual Plane (a rare CJK ideograph, an emoji), which the server takes.
 
 use std::borrow::Cow;
 
@@ -23,12 +26,20 @@ use super::{
     Province, Text, Uci,
 };
 
-/// No control character (C0, DEL, C1) anywhere.
-const NO_CONTROL: &str = r"[^\x00-\x1F\x7F-\x9F]";
-/// Something visible: not white space, not a control character.
-const VISIBLE: &str = r"[^\s\x00-\x1F\x7F-\x9F]";
-/// A letter: any character but ASCII's non-letters, the C1 controls and Latin-1's signs.
-const LETTER: &str = r"[^\x00-\x40\x5B-\x60\x7B-\xBF\xD7\xF7]";
+/// A character a name or free text may hold, as code point ranges both ECMA-262 (in Unicode
+/// mode) and Python's engine read: not a control character (C0, DEL, C1), a surrogate, a
+/// private-use character or a noncharacter, nor one of the format characters and separators
+/// the parser refuses (the soft hyphen, the Arabic number signs and letter mark, zero-width
+/// spaces and marks, bidirectional embeddings, overrides and isolates, the line and paragraph
+/// separators, invisible operators, the byte-order mark, interlinear annotations). The
+/// zero-width non-joiner and joiner stay: between two letters they spell words.
+const ALLOWED: &str = r"[\x20-\x7E\u00A0-\u00AC\u00AE-\u05FF\u0606-\u061B\u061D-\u06DC\u06DE-\u070E\u0710-\u180D\u180F-\u200A\u200C\u200D\u2010-\u2027\u202F-\u205F\u2070-\uD7FF\uF900-\uFEFE\uFF00-\uFFF8\uFFFC\uFFFD]";
+/// The same without white space: something visible.
+const VISIBLE: &str = r"[\x21-\x7E\u00A1-\u00AC\u00AE-\u05FF\u0606-\u061B\u061D-\u06DC\u06DE-\u070E\u0710-\u167F\u1681-\u180D\u180F-\u1FFF\u2010-\u2027\u2030-\u205E\u2070-\u2FFF\u3001-\uD7FF\uF900-\uFEFE\uFF00-\uFFF8\uFFFC\uFFFD]";
+/// A letter, or at least no ASCII or Latin-1 character that is not one.
+const LETTER: &str = r"[A-Za-z\u00AA\u00B5\u00BA\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u1FFF\u2C00-\u2DFF\u3040-\uD7FF\uF900-\uFDFF\uFE70-\uFEFE\uFF21-\uFF3A\uFF41-\uFF5A\uFF66-\uFFDC]";
+/// Free text's characters: those of a name, and line breaks and tabs.
+const TEXT: &str = r"[\t\n\r\x20-\x7E\u00A0-\u00AC\u00AE-\u05FF\u0606-\u061B\u061D-\u06DC\u06DE-\u070E\u0710-\u180D\u180F-\u200A\u200C\u200D\u2010-\u2027\u202F-\u205F\u2070-\uD7FF\uF900-\uFEFE\uFF00-\uFFF8\uFFFC\uFFFD]";
 
 fn string(description: &str, pattern: &str, example: &str) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -54,8 +65,8 @@ schema!(
     Uci,
     string(
         "Unique client identifier: 8 or 10 digits; hyphens and spaces, as printed on \
-         letters, are dropped.",
-        r"^[ -]*([0-9][ -]*){8}(([0-9][ -]*){2})?$",
+         letters, are dropped (the pattern allows two of them in a row).",
+        r"^[ -]{0,2}([0-9][ -]{0,2}){8}(([0-9][ -]{0,2}){2})?$",
         "0000-0000",
     )
     .max_length(Some(32))
@@ -88,8 +99,9 @@ schema!(
     string(
         "A given or family name in any script, trimmed: 1 to 100 characters with a visible \
          letter; no control, format (such as bidirectional overrides), private-use, \
-         unassigned or line-separator characters.",
-        &format!("^{NO_CONTROL}*{LETTER}{NO_CONTROL}*$"),
+         unassigned or line-separator characters. The pattern lists the Basic Multilingual \
+         Plane only; characters beyond it are taken too.",
+        &format!("^{ALLOWED}*{LETTER}{ALLOWED}*$"),
         "Marie-Ève",
     )
     .min_length(Some(1))
@@ -102,8 +114,9 @@ schema!(
     string(
         "Free text, trimmed: 1 to 2,000 characters with something visible; line breaks and \
          tabs allowed, no other control character, nor format, private-use, unassigned or \
-         line-separator characters.",
-        r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$",
+         line-separator characters. The pattern lists the Basic Multilingual Plane only; \
+         characters beyond it (an emoji) are taken too.",
+        &format!("^{TEXT}*{VISIBLE}{TEXT}*$"),
         "The photo is of another person.",
     )
     .min_length(Some(1))
@@ -115,10 +128,10 @@ schema!(
     Email,
     string(
         "An address the portal can send to: a dot-atom local part (at most 64 bytes; letters \
-         of any script), `@`, an ASCII domain of two or more labels (an internationalised \
+         and digits of any script, of which the pattern lists the common blocks), `@`, an ASCII domain of two or more labels (an internationalised \
          domain in its `xn--` form); at most 254 bytes. No quoted local parts, comments or \
          IP literals.",
-        r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00A0-\uFFFF-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00A0-\uFFFF-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63}|[Xx][Nn]--[A-Za-z0-9-]{1,59})$",
+        r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02AF\u0370-\u03FF\u0400-\u04FF\u05D0-\u05EA\u0620-\u064A\u0900-\u0939\u3040-\u30FF\u4E00-\u9FFF\uAC00-\uD7A3-]{1,64}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02AF\u0370-\u03FF\u0400-\u04FF\u05D0-\u05EA\u0620-\u064A\u0900-\u0939\u3040-\u30FF\u4E00-\u9FFF\uAC00-\uD7A3-]{1,63}){0,31}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}([A-Za-z]{2,63}|[Xx][Nn]--[A-Za-z0-9-]{1,59})$",
         "ana@example.ca",
     )
     .max_length(Some(Email::MAX))
@@ -153,7 +166,7 @@ fn address(description: &str) -> Schema {
                  characters",
                 Address::MAX_LINE
             )))
-            .pattern(Some(format!("^{NO_CONTROL}*{VISIBLE}{NO_CONTROL}*$")))
+            .pattern(Some(format!("^{ALLOWED}*{VISIBLE}{ALLOWED}*$")))
             .min_length(Some(1))
             .max_length(Some(Address::MAX_LINE))
     };

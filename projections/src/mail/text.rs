@@ -94,19 +94,6 @@ pub enum Notice {
     CardMailed,
 }
 
-/// The published reason's code, as the applicant's portal shows it.
-fn reason_code(reason: ReturnReason) -> &'static str {
-    match reason {
-        ReturnReason::TooDark => "too_dark",
-        ReturnReason::BackgroundNotWhite => "background_not_white",
-        ReturnReason::FeaturesNotVisible => "features_not_visible",
-        ReturnReason::Glare => "glare",
-        ReturnReason::WrongDimensions => "wrong_dimensions",
-        ReturnReason::FileTooLarge => "file_too_large",
-        ReturnReason::Other => "other",
-    }
-}
-
 /// What an applicant should do about a returned photo, by the published reason.
 fn return_advice(reason: ReturnReason, fr: bool) -> &'static str {
     use ReturnReason as R;
@@ -184,7 +171,7 @@ pub fn notice(notice: &Notice, to: &Recipient) -> Message {
             ),
         ),
         (Notice::PhotoReturned { reason, note }, _) => {
-            let code = reason_code(*reason);
+            let code = reason.as_str();
             let advice = return_advice(*reason, fr);
             let note = match (note, fr) {
                 (None, _) => String::new(),

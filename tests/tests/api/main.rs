@@ -230,7 +230,7 @@ async fn officers_analysts_and_applicants_read_the_views_they_wrote(server: Test
     ] {
         let (status, _, body) = get_full(&server, &path, token, "application/json").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
-        assert!(body.contains("invalid_query"), "{path}: {body}");
+        assert!(body.contains("version_not_reached"), "{path}: {body}");
     }
     assert!(started.elapsed() < Duration::from_secs(2), "no waiting");
 
