@@ -20,9 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use clap::Parser;
 use hdrhistogram::Histogram;
-use prconfirm_api::cli::Cli;
+use prconfirm_api::settings::Settings;
 use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::generate::{generate, Plan};
@@ -162,16 +161,15 @@ async fn queue_latency(db: &Database, requests: usize) {
     let data_dir = dir.path().to_str().unwrap().to_owned();
     // No scheduler and no audit checkpoint: the first checkpoint over a log that never had
     // one hashes all of it, a one-time start-up pass that is not the queue's cost.
-    let cli = Cli::parse_from([
-        "prconfirm",
+    let settings = Settings::from_args([
         "--data-dir",
         &data_dir,
         "--scheduler-interval-ms",
         "0",
         "--audit-checkpoint-secs",
         "0",
-        "serve",
-    ]);
+    ])
+    .unwrap();
     let key = MfaKey::load_or_create(&mfa::default_key_path(dir.path())).unwrap();
     let accounts = Accounts::new(
         db.clone(),
@@ -190,7 +188,6 @@ async fn queue_latency(db: &Database, requests: usize) {
     let otp = mfa::code_for(enrolment.uri(), Utc::now()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let settings = cli.settings.clone();
     let server_db = db.clone();
     let task = tokio::spawn(async move {
         prconfirm_api::startup::serve_on(listener, &settings, server_db, std::future::pending())

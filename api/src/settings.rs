@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 use secrecy::SecretString;
 
 /// How log lines are written.
@@ -29,25 +29,47 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything the service can be told.
+/// Where the data lives: the database and the data directory (blobs, mail, keys).
 #[derive(Debug, Clone, Args)]
-pub struct Settings {
+pub struct Store {
     /// Where the embedded database, blobs, outgoing mail and keys live.
-    #[arg(
-        long,
-        env = "PRCONFIRM_DATA_DIR",
-        default_value = "./data",
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
+    /// PostgreSQL URL. When absent, the embedded SQLite file in the data directory is used.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "PRCONFIRM_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Snapshot a case every this many events (0: never).
+    #[arg(long, env = "PRCONFIRM_SNAPSHOT_EVERY", default_value_t = 20)]
+    pub snapshot_every: usize,
+}
+
+/// The key files outside the database.
+#[derive(Debug, Clone, Args)]
+pub struct Keys {
+    /// The Ed25519 key that signs audit checkpoints (created, mode 0600, on first use).
+    /// Default: `<data dir>/keys/audit-ed25519.key`. Keep it off the database's machine if you
+    /// can: whoever holds it can sign a rewritten history.
+    #[arg(long, env = "PRCONFIRM_AUDIT_KEY")]
+    pub audit_key: Option<PathBuf>,
+
+    /// The key that seals staff second-factor (TOTP) secrets in the database (created, mode
+    /// 0600, on first use). Default: `<data dir>/keys/mfa-totp.key`. Without it no staff
+    /// account can sign in: back it up with the database, never in the same place.
+    #[arg(long, env = "PRCONFIRM_MFA_KEY")]
+    pub mfa_key: Option<PathBuf>,
+}
+
+/// The HTTP edge: where it listens, its time-outs and limits, who may read its figures.
+#[derive(Debug, Clone, Args)]
+pub struct Http {
     /// Address the HTTP server listens on.
-    #[arg(
-        long,
-        env = "PRCONFIRM_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
     /// Networks whose clients may read `/metrics` and the detail of `/readyz` (comma-separated
@@ -56,19 +78,13 @@ pub struct Settings {
         long,
         env = "PRCONFIRM_OPERATOR_NETWORKS",
         default_value = "127.0.0.0/8,::1/128",
-        value_delimiter = ',',
-        global = true
+        value_delimiter = ','
     )]
     pub operator_networks: Vec<ipnet::IpNet>,
 
     /// A token that opens `/metrics` and the detail of `/readyz` from anywhere
     /// (`Authorization: Bearer <token>`); none by default.
-    #[arg(
-        long,
-        env = "PRCONFIRM_OPERATOR_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_OPERATOR_TOKEN", hide_env_values = true)]
     pub operator_token: Option<SecretString>,
 
     /// Milliseconds a client has to send a request's whole head, and that an idle
@@ -76,18 +92,12 @@ pub struct Settings {
     #[arg(
         long,
         env = "PRCONFIRM_HTTP_HEADER_TIMEOUT_MS",
-        default_value_t = 10_000,
-        global = true
+        default_value_t = 10_000
     )]
     pub http_header_timeout_ms: u64,
 
     /// Seconds a client has to send a request's whole body.
-    #[arg(
-        long,
-        env = "PRCONFIRM_HTTP_BODY_TIMEOUT_SECS",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_HTTP_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub http_body_timeout_secs: u64,
 
     /// Connections served at once; more wait in the listen queue until one closes.
@@ -95,96 +105,38 @@ pub struct Settings {
         long,
         env = "PRCONFIRM_HTTP_MAX_CONNECTIONS",
         default_value_t = 1024,
-        value_parser = clap::value_parser!(u32).range(1..),
-        global = true
+        value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub http_max_connections: u32,
 
-    /// PostgreSQL URL. When absent, the embedded SQLite file in the data directory is used.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
-    pub database_url: Option<SecretString>,
+    /// Longest a read with `?min_version=` waits for the view to reach that version, in
+    /// milliseconds, before answering 503.
+    #[arg(long, env = "PRCONFIRM_MIN_VERSION_WAIT_MS", default_value_t = 2000)]
+    pub min_version_wait_ms: u64,
+}
 
-    /// Largest number of pooled database connections.
-    #[arg(
-        long,
-        env = "PRCONFIRM_DB_MAX_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
-    pub db_max_connections: u32,
-
-    /// Snapshot a case every this many events (0: never).
-    #[arg(
-        long,
-        env = "PRCONFIRM_SNAPSHOT_EVERY",
-        default_value_t = 20,
-        global = true
-    )]
-    pub snapshot_every: usize,
-
+/// The case's rules that are settings: answer dates, password lifetimes, service standards,
+/// reminders.
+#[derive(Debug, Clone, Args)]
+pub struct Rules {
     /// Days an applicant has to answer an invitation, unless the officer gives a date.
-    #[arg(
-        long,
-        env = "PRCONFIRM_INVITATION_DAYS",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_INVITATION_DAYS", default_value_t = 30)]
     pub invitation_days: i64,
 
     /// Hours a temporary password stays valid.
-    #[arg(
-        long,
-        env = "PRCONFIRM_TEMPORARY_PASSWORD_HOURS",
-        default_value_t = 72,
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_TEMPORARY_PASSWORD_HOURS", default_value_t = 72)]
     pub temporary_password_hours: i64,
 
     /// Seconds a temporary password stays valid; when set, it takes the place of
     /// `--temporary-password-hours` (for short windows, such as in tests).
-    #[arg(long, env = "PRCONFIRM_TEMPORARY_PASSWORD_SECS", global = true)]
+    #[arg(long, env = "PRCONFIRM_TEMPORARY_PASSWORD_SECS")]
     pub temporary_password_secs: Option<i64>,
-
-    /// SMTP relay for outgoing e-mail: `smtps://user:password@host:465`,
-    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtp://host:25` (no TLS:
-    /// local relays only). When absent, each message is written as an `.eml` file under
-    /// `<data dir>/mail/`. A secret: never echoed.
-    #[arg(
-        long,
-        env = "PRCONFIRM_SMTP_URL",
-        hide_env_values = true,
-        global = true
-    )]
-    pub smtp_url: Option<SecretString>,
-
-    /// The Ed25519 key that signs audit checkpoints (created, mode 0600, on first use).
-    /// Default: `<data dir>/keys/audit-ed25519.key`. Keep it off the database's machine if you
-    /// can: whoever holds it can sign a rewritten history.
-    #[arg(long, env = "PRCONFIRM_AUDIT_KEY", global = true)]
-    pub audit_key: Option<PathBuf>,
-
-    /// The key that seals staff second-factor (TOTP) secrets in the database (created, mode
-    /// 0600, on first use). Default: `<data dir>/keys/mfa-totp.key`. Without it no staff
-    /// account can sign in: back it up with the database, never in the same place.
-    #[arg(long, env = "PRCONFIRM_MFA_KEY", global = true)]
-    pub mfa_key: Option<PathBuf>,
-
-    /// While serving, sign an audit checkpoint over new events every this many seconds
-    /// (0: never).
-    #[arg(
-        long,
-        env = "PRCONFIRM_AUDIT_CHECKPOINT_SECS",
-        default_value_t = 300,
-        global = true
-    )]
-    pub audit_checkpoint_secs: u64,
 
     /// Hours a photo may wait for review before its task is overdue (the service standard).
     #[arg(
         long,
         env = "PRCONFIRM_STANDARD_PHOTO_REVIEW_HOURS",
-        default_value_t = 48,
-        global = true
+        default_value_t = 48
     )]
     pub standard_photo_review_hours: i64,
 
@@ -192,8 +144,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "PRCONFIRM_STANDARD_FINAL_REVIEW_HOURS",
-        default_value_t = 120,
-        global = true
+        default_value_t = 120
     )]
     pub standard_final_review_hours: i64,
 
@@ -201,8 +152,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "PRCONFIRM_STANDARD_STALE_INVITATION_HOURS",
-        default_value_t = 72,
-        global = true
+        default_value_t = 72
     )]
     pub standard_stale_invitation_hours: i64,
 
@@ -210,38 +160,38 @@ pub struct Settings {
     #[arg(
         long,
         env = "PRCONFIRM_STANDARD_AMENDMENT_HOURS",
-        default_value_t = 240,
-        global = true
+        default_value_t = 240
     )]
     pub standard_amendment_hours: i64,
 
     /// Hours before an invitation's answer date that the applicant is reminded.
-    #[arg(
-        long,
-        env = "PRCONFIRM_REMIND_BEFORE_HOURS",
-        default_value_t = 168,
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_REMIND_BEFORE_HOURS", default_value_t = 168)]
     pub remind_before_hours: i64,
 
     /// Hours after PR is granted that the PR card is ordered.
-    #[arg(
-        long,
-        env = "PRCONFIRM_ORDER_CARD_AFTER_HOURS",
-        default_value_t = 24,
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_ORDER_CARD_AFTER_HOURS", default_value_t = 24)]
     pub order_card_after_hours: i64,
+}
+
+/// What runs in the background of `serve`: the consumers of the log, mail, checkpoints.
+#[derive(Debug, Clone, Args)]
+pub struct Workers {
+    /// SMTP relay for outgoing e-mail: `smtps://user:password@host:465`,
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtp://host:25` (no TLS:
+    /// local relays only). When absent, each message is written as an `.eml` file under
+    /// `<data dir>/mail/`. A secret: never echoed.
+    #[arg(long, env = "PRCONFIRM_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+
+    /// While serving, sign an audit checkpoint over new events every this many seconds
+    /// (0: never).
+    #[arg(long, env = "PRCONFIRM_AUDIT_CHECKPOINT_SECS", default_value_t = 300)]
+    pub audit_checkpoint_secs: u64,
 
     /// How often the scheduler looks for deadlines that fell due, in milliseconds (it also
     /// looks after every batch the projections apply). 0 turns it off: deadlines then wait
     /// for an instance that runs it.
-    #[arg(
-        long,
-        env = "PRCONFIRM_SCHEDULER_INTERVAL_MS",
-        default_value_t = 1000,
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_SCHEDULER_INTERVAL_MS", default_value_t = 1000)]
     pub scheduler_interval_ms: u64,
 
     /// Which consumers of the log this instance runs: `all` (the default), `none` (an
@@ -252,33 +202,29 @@ pub struct Settings {
         long,
         env = "PRCONFIRM_CONSUMERS",
         default_value = "all",
-        value_parser = parse_consumers,
-        global = true
+        value_parser = parse_consumers
     )]
     pub consumers: Consumers,
 
     /// Events per projection batch.
-    #[arg(
-        long,
-        env = "PRCONFIRM_PROJECTION_BATCH",
-        default_value_t = 500,
-        global = true
-    )]
+    #[arg(long, env = "PRCONFIRM_PROJECTION_BATCH", default_value_t = 500)]
     pub projection_batch: u32,
+}
 
-    /// Longest a read with `?min_version=` waits for the view to reach that version, in
-    /// milliseconds, before answering 503.
-    #[arg(
-        long,
-        env = "PRCONFIRM_MIN_VERSION_WAIT_MS",
-        default_value_t = 2000,
-        global = true
-    )]
-    pub min_version_wait_ms: u64,
-
-    /// Log line format.
-    #[arg(long, env = "PRCONFIRM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
+/// Everything the service can be told, in groups: `serve` takes them all, each other
+/// subcommand the groups it uses (and the rest keep their defaults and environment).
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub store: Store,
+    #[command(flatten)]
+    pub keys: Keys,
+    #[command(flatten)]
+    pub http: Http,
+    #[command(flatten)]
+    pub rules: Rules,
+    #[command(flatten)]
+    pub workers: Workers,
 }
 
 /// The consumers an instance runs.
@@ -308,9 +254,44 @@ fn parse_consumers(raw: &str) -> Result<Consumers, String> {
 }
 
 impl Settings {
+    /// The settings of a subcommand that takes only some groups: the others as their
+    /// defaults and the environment give them.
+    ///
+    /// # Errors
+    /// An environment variable of another group that does not parse.
+    pub fn from_groups(
+        store: Store,
+        keys: Option<Keys>,
+        rules: Option<Rules>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            keys: keys.map_or_else(unset, Ok)?,
+            http: unset()?,
+            rules: rules.map_or_else(unset, Ok)?,
+            workers: unset()?,
+        })
+    }
+
+    /// The settings `serve` would take from these arguments (flags only, no subcommand),
+    /// the environment and the defaults: for tests and benchmarks that start the service
+    /// in-process.
+    ///
+    /// # Errors
+    /// An argument or environment variable that does not parse.
+    pub fn from_args<I, T>(args: I) -> anyhow::Result<Self>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let command = Self::augment_args(clap::Command::new("prconfirm").no_binary_name(true));
+        let matches = command.try_get_matches_from(args)?;
+        Ok(Self::from_arg_matches(&matches)?)
+    }
+
     /// Whether this instance runs the consumer `name`.
     pub fn runs_consumer(&self, name: &str) -> bool {
-        match &self.consumers {
+        match &self.workers.consumers {
             Consumers::All => true,
             Consumers::Only(names) => names.iter().any(|n| n == name),
         }
@@ -320,25 +301,25 @@ impl Settings {
     pub fn service_standards(&self) -> prconfirm_projections::models::ServiceStandards {
         let h = chrono::Duration::hours;
         prconfirm_projections::models::ServiceStandards {
-            photo_review: h(self.standard_photo_review_hours),
-            final_review: h(self.standard_final_review_hours),
-            stale_invitation: h(self.standard_stale_invitation_hours),
-            amendment_request: h(self.standard_amendment_hours),
+            photo_review: h(self.rules.standard_photo_review_hours),
+            final_review: h(self.rules.standard_final_review_hours),
+            stale_invitation: h(self.rules.standard_stale_invitation_hours),
+            amendment_request: h(self.rules.standard_amendment_hours),
         }
     }
 
     /// When the case's deadlines fall.
     pub fn deadline_policy(&self) -> prconfirm_projections::models::DeadlinePolicy {
         prconfirm_projections::models::DeadlinePolicy {
-            remind_before: chrono::Duration::hours(self.remind_before_hours),
-            order_card_after: chrono::Duration::hours(self.order_card_after_hours),
+            remind_before: chrono::Duration::hours(self.rules.remind_before_hours),
+            order_card_after: chrono::Duration::hours(self.rules.order_card_after_hours),
         }
     }
 
     /// How long a temporary password stays valid.
     pub fn temporary_password_valid_for(&self) -> chrono::Duration {
-        self.temporary_password_secs.map_or_else(
-            || chrono::Duration::hours(self.temporary_password_hours),
+        self.rules.temporary_password_secs.map_or_else(
+            || chrono::Duration::hours(self.rules.temporary_password_hours),
             chrono::Duration::seconds,
         )
     }
@@ -353,15 +334,23 @@ impl Settings {
 
     /// Where the key sealing staff second-factor secrets lives.
     pub fn mfa_key_path(&self) -> PathBuf {
-        self.mfa_key
-            .clone()
-            .unwrap_or_else(|| prconfirm_commands::accounts::mfa::default_key_path(&self.data_dir))
+        self.keys.mfa_key.clone().unwrap_or_else(|| {
+            prconfirm_commands::accounts::mfa::default_key_path(&self.store.data_dir)
+        })
     }
 
     /// Where the audit signing key lives.
     pub fn audit_key_path(&self) -> PathBuf {
-        self.audit_key
-            .clone()
-            .unwrap_or_else(|| prconfirm_commands::audit::keys::default_key_path(&self.data_dir))
+        self.keys.audit_key.clone().unwrap_or_else(|| {
+            prconfirm_commands::audit::keys::default_key_path(&self.store.data_dir)
+        })
     }
+}
+
+/// A group's values when its subcommand does not take it: its defaults, overridden by the
+/// environment.
+fn unset<T: Args + FromArgMatches>() -> anyhow::Result<T> {
+    let command = T::augment_args(clap::Command::new("prconfirm").no_binary_name(true));
+    let matches = command.try_get_matches_from(std::iter::empty::<String>())?;
+    Ok(T::from_arg_matches(&matches)?)
 }

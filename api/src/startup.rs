@@ -27,10 +27,10 @@ use crate::state::{ApiSettings, AppState};
 /// If the database cannot be opened or migrated.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     // Blobs, the mail spool and keys live here whichever database holds the log.
-    prconfirm_migrations::private::create_dir(&settings.data_dir).with_context(|| {
+    prconfirm_migrations::private::create_dir(&settings.store.data_dir).with_context(|| {
         format!(
             "creating the data directory {}",
-            settings.data_dir.display()
+            settings.store.data_dir.display()
         )
     })?;
     let db = connect(settings).await?;
@@ -42,10 +42,10 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 /// Creates the data directory at mode 0700, or narrows it to that: blobs, the mail spool and
 /// keys live there whichever database holds the log.
 fn private_data_dir(settings: &Settings) -> anyhow::Result<()> {
-    prconfirm_migrations::private::create_dir(&settings.data_dir).with_context(|| {
+    prconfirm_migrations::private::create_dir(&settings.store.data_dir).with_context(|| {
         format!(
             "creating the data directory {}",
-            settings.data_dir.display()
+            settings.store.data_dir.display()
         )
     })
 }
@@ -56,13 +56,15 @@ fn private_data_dir(settings: &Settings) -> anyhow::Result<()> {
 /// # Errors
 /// If the database cannot be opened.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
-    let db = match &settings.database_url {
-        Some(url) => Database::connect_postgres(url.expose_secret(), settings.db_max_connections)
+    let db = match &settings.store.database_url {
+        Some(url) => {
+            Database::connect_postgres(url.expose_secret(), settings.store.db_max_connections)
+                .await
+                .context("connecting to PostgreSQL")?
+        }
+        None => Database::open_sqlite(&settings.store.data_dir, settings.store.db_max_connections)
             .await
-            .context("connecting to PostgreSQL")?,
-        None => Database::open_sqlite(&settings.data_dir, settings.db_max_connections)
-            .await
-            .with_context(|| format!("opening SQLite in {}", settings.data_dir.display()))?,
+            .with_context(|| format!("opening SQLite in {}", settings.store.data_dir.display()))?,
     };
     Ok(db)
 }
@@ -86,7 +88,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
     let service = CaseService::new(
         db.clone(),
         ServiceSettings {
-            snapshot_every: settings.snapshot_every,
+            snapshot_every: settings.store.snapshot_every,
         },
         clock.clone(),
     );
@@ -102,21 +104,21 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         cases: Arc::new(service),
         accounts,
         settings: Arc::new(ApiSettings {
-            invitation_valid_for: chrono::Duration::days(settings.invitation_days),
+            invitation_valid_for: chrono::Duration::days(settings.rules.invitation_days),
             temporary_password_valid_for: settings.temporary_password_valid_for(),
-            min_version_wait: Duration::from_millis(settings.min_version_wait_ms),
+            min_version_wait: Duration::from_millis(settings.http.min_version_wait_ms),
             audit_key_path: settings.audit_key_path(),
-            body_timeout: Duration::from_secs(settings.http_body_timeout_secs),
+            body_timeout: Duration::from_secs(settings.http.http_body_timeout_secs),
             operators: crate::state::Operators {
-                networks: settings.operator_networks.clone(),
-                token_sha256: settings.operator_token.as_ref().map(|t| {
+                networks: settings.http.operator_networks.clone(),
+                token_sha256: settings.http.operator_token.as_ref().map(|t| {
                     use secrecy::ExposeSecret;
                     use sha2::Digest;
                     sha2::Sha256::digest(t.expose_secret().as_bytes()).into()
                 }),
             },
         }),
-        blobs: BlobStore::new(settings.data_dir.join("blobs")),
+        blobs: BlobStore::new(settings.store.data_dir.join("blobs")),
         projections,
     })
 }
@@ -126,9 +128,9 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
 /// # Errors
 /// If the SMTP URL is not one (the message never repeats it).
 pub fn mail_outlet(settings: &Settings) -> anyhow::Result<mail::Outlet> {
-    Ok(match &settings.smtp_url {
+    Ok(match &settings.workers.smtp_url {
         Some(url) => mail::Outlet::smtp(url.expose_secret())?,
-        None => mail::Outlet::Files(settings.data_dir.join("mail")),
+        None => mail::Outlet::Files(settings.store.data_dir.join("mail")),
     })
 }
 
@@ -138,9 +140,9 @@ pub fn mail_outlet(settings: &Settings) -> anyhow::Result<mail::Outlet> {
 /// If the address cannot be bound or the server fails.
 pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let db = open_database(settings).await?;
-    let listener = TcpListener::bind(settings.listen)
+    let listener = TcpListener::bind(settings.http.listen)
         .await
-        .with_context(|| format!("binding {}", settings.listen))?;
+        .with_context(|| format!("binding {}", settings.http.listen))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     serve_on(listener, settings, db.clone(), shutdown_signal()).await?;
     db.close().await;
@@ -186,8 +188,8 @@ pub async fn serve_on(
         .0
         .extend(crate::workers::runtime(settings, &state, outlet).spawn());
     let limits = crate::http::serve::Limits {
-        max_connections: settings.http_max_connections as usize,
-        header_timeout: Duration::from_millis(settings.http_header_timeout_ms),
+        max_connections: settings.http.http_max_connections as usize,
+        header_timeout: Duration::from_millis(settings.http.http_header_timeout_ms),
     };
     let served = crate::http::serve::serve(listener, routes::router(state), limits, shutdown)
         .await
@@ -217,13 +219,13 @@ fn spawn_checkpoints(
     settings: &Settings,
     db: Database,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    if settings.audit_checkpoint_secs == 0 {
+    if settings.workers.audit_checkpoint_secs == 0 {
         return Ok(None);
     }
     let path = settings.audit_key_path();
     let key = AuditKey::load_or_create(&path)
         .with_context(|| format!("loading the audit key {}", path.display()))?;
-    let every = Duration::from_secs(settings.audit_checkpoint_secs);
+    let every = Duration::from_secs(settings.workers.audit_checkpoint_secs);
     Ok(Some(tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -20,9 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, TimeZone, Utc};
-use clap::Parser;
 use hdrhistogram::Histogram;
-use prconfirm_api::cli::Cli;
+use prconfirm_api::settings::Settings;
 use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::{
@@ -153,11 +152,11 @@ struct Server {
 
 async fn start(db: Database, dir: &std::path::Path) -> Server {
     let data_dir = dir.to_str().unwrap().to_owned();
-    let cli = Cli::parse_from(["prconfirm", "--data-dir", &data_dir, "serve"]);
+    let settings = Settings::from_args(["--data-dir", &data_dir]).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
-        prconfirm_api::startup::serve_on(listener, &cli.settings, db, std::future::pending())
+        prconfirm_api::startup::serve_on(listener, &settings, db, std::future::pending())
             .await
             .unwrap();
     });

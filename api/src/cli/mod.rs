@@ -12,15 +12,16 @@ use self::audit::AuditCommand;
 use self::consumers::ConsumersCommand;
 use self::projections::ProjectionsCommand;
 use self::staff::StaffCommand;
-use crate::settings::{LogFormat, Settings};
+use crate::settings::{Keys, LogFormat, Rules, Settings, Store};
 use crate::startup;
 
 /// Confirm permanent residence online: the case back end.
 #[derive(Debug, Parser)]
 #[command(name = "prconfirm", version)]
 pub struct Cli {
-    #[command(flatten)]
-    pub settings: Settings,
+    /// Log line format.
+    #[arg(long, env = "PRCONFIRM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -28,26 +29,54 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (migrates the database first).
-    Serve,
+    Serve {
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        store: Store,
+    },
     /// Manage staff accounts.
     Staff {
+        #[command(flatten)]
+        store: Store,
+        #[command(flatten)]
+        keys: Keys,
         #[command(subcommand)]
         command: StaffCommand,
     },
     /// Verify the tamper-evident log, export it, sign and export checkpoints.
-    #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit {
+        #[command(flatten)]
+        store: Store,
+        #[command(flatten)]
+        keys: Keys,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Inspect and rebuild the read models.
-    #[command(subcommand)]
-    Projections(ProjectionsCommand),
+    Projections {
+        #[command(flatten)]
+        store: Store,
+        #[command(flatten)]
+        rules: Rules,
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Inspect the consumers of the log (read models and reactors) and retry parked items.
-    #[command(subcommand)]
-    Consumers(ConsumersCommand),
+    Consumers {
+        #[command(flatten)]
+        store: Store,
+        #[command(subcommand)]
+        command: ConsumersCommand,
+    },
     /// Append synthetic cases (driven through the rules, chained like real ones) for
     /// benchmarks and demonstrations. Never on a production database.
     Generate {
+        #[command(flatten)]
+        store: Store,
         /// How many cases.
         #[arg(long)]
         cases: u64,
@@ -82,20 +111,35 @@ pub fn init_tracing(format: LogFormat) {
 /// # Errors
 /// Whatever the command failed with.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_tracing(cli.settings.log_format);
+    init_tracing(cli.log_format);
     match cli.command {
-        Command::Serve => startup::serve(&cli.settings).await,
-        Command::Staff { command } => staff::run(&cli.settings, command).await,
-        Command::Migrate => {
-            let db = startup::open_database(&cli.settings).await?;
+        Command::Serve { settings } => startup::serve(&settings).await,
+        Command::Staff {
+            store,
+            keys,
+            command,
+        } => staff::run(&Settings::from_groups(store, Some(keys), None)?, command).await,
+        Command::Migrate { store } => {
+            let db = startup::open_database(&Settings::from_groups(store, None, None)?).await?;
             db.close().await;
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Audit(command) => audit::run(&cli.settings, command).await,
-        Command::Projections(command) => projections::run(&cli.settings, command).await,
-        Command::Consumers(command) => consumers::run(&cli.settings, command).await,
+        Command::Audit {
+            store,
+            keys,
+            command,
+        } => audit::run(&Settings::from_groups(store, Some(keys), None)?, command).await,
+        Command::Projections {
+            store,
+            rules,
+            command,
+        } => projections::run(&Settings::from_groups(store, None, Some(rules))?, command).await,
+        Command::Consumers { store, command } => {
+            consumers::run(&Settings::from_groups(store, None, None)?, command).await
+        }
         Command::Generate {
+            store,
             cases,
             seed,
             chunk,
@@ -108,7 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 interleave,
                 now: chrono::Utc::now(),
             };
-            projections::generate(&cli.settings, plan).await
+            projections::generate(&Settings::from_groups(store, None, None)?, plan).await
         }
     }
 }

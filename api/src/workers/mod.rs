@@ -29,7 +29,7 @@ pub use crate::settings::CONSUMERS as ALL;
 /// The runtime with the consumers `settings` asks this instance to run.
 pub fn runtime(settings: &Settings, state: &AppState, outlet: Outlet) -> Runtime {
     let wanted = |name: &str| settings.runs_consumer(name);
-    let batch = settings.projection_batch;
+    let batch = settings.workers.projection_batch;
     let mut runtime = Runtime::new(state.db.clone(), state.projections.clone());
     for model in settings.read_models() {
         if wanted(model.name()) {
@@ -58,8 +58,8 @@ pub fn runtime(settings: &Settings, state: &AppState, outlet: Outlet) -> Runtime
         };
         runtime = runtime.with(ReactorConsumer::new(reactor, batch));
     }
-    if wanted("clock") && settings.scheduler_interval_ms > 0 {
-        let interval = Duration::from_millis(settings.scheduler_interval_ms);
+    if wanted("clock") && settings.workers.scheduler_interval_ms > 0 {
+        let interval = Duration::from_millis(settings.workers.scheduler_interval_ms);
         runtime = runtime.with(clock::Scheduler::new(state.cases.clone(), interval));
     }
     runtime

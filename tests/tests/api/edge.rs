@@ -221,7 +221,7 @@ async fn unknown_methods_and_paths_add_no_metrics_series(server: TestServer) {
         .filter_map(|l| l.split("method=\"").nth(1)?.split('"').next())
         .collect();
     let known = [
-        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other",
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "QUERY", "other",
     ];
     assert!(methods.iter().all(|m| known.contains(m)), "{methods:?}");
 }

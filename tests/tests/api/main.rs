@@ -51,6 +51,7 @@ macro_rules! on_both_backends_db {
 }
 
 mod audit;
+mod cli;
 mod ecopr;
 mod edge;
 mod files;

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use prconfirm_api::cli::Cli;
+use prconfirm_api::settings::Settings;
 use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::{ActorRole, SystemClock};
@@ -170,21 +169,13 @@ impl TestServer {
         let data_dir = dir.to_str().unwrap().to_owned();
         // A loaded CI machine may take seconds to project a batch: reads with ?min_version
         // wait up to 8 s here (2 s in production) so tests do not race the runner.
-        let mut argv: Vec<String> = [
-            "prconfirm",
-            "--data-dir",
-            &data_dir,
-            "--min-version-wait-ms",
-            "8000",
-        ]
-        .map(str::to_owned)
-        .to_vec();
+        let mut argv: Vec<String> = ["--data-dir", &data_dir, "--min-version-wait-ms", "8000"]
+            .map(str::to_owned)
+            .to_vec();
         argv.extend(args.iter().cloned());
-        argv.push("serve".to_owned());
-        let cli = Cli::parse_from(argv);
+        let settings = Settings::from_args(argv).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let settings = cli.settings.clone();
         let task = tokio::spawn(async move {
             prconfirm_api::startup::serve_on(listener, &settings, db, std::future::pending())
                 .await
