@@ -118,6 +118,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         }),
         blobs: BlobStore::new(settings.data_dir.join("blobs")),
         projections,
+        reach: crate::middleware::outage::Reachability::new(),
     })
 }
 
@@ -181,7 +182,13 @@ pub async fn serve_on(
                 .with_context(|| format!("registering the projection {}", model.name()))?;
         }
     }
-    let state = state(settings, db)?;
+    let state = state(settings, db.clone())?;
+    background
+        .0
+        .push(tokio::spawn(crate::middleware::outage::watch(
+            db,
+            state.reach.clone(),
+        )));
     routes::prometheus();
     background
         .0
