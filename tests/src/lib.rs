@@ -1,8 +1,9 @@
 //! Black-box tests of prconfirm against real databases; the tests live under `tests/`. What
 //! several of them share sits here: [`relay`], a real SMTP server for the delivery tests
 //! (and the mail benchmark), [`proxy`], a TCP proxy that can play a stopped database,
-//! and [`run_cli`], the real binary's command line.
+//! [`run_cli`], the real binary's command line, and the failure [`drills`].
 
+pub mod drills;
 pub mod proxy;
 pub mod relay;
 
