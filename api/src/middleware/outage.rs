@@ -7,14 +7,13 @@
 //! fails it reconnects at once, and if PostgreSQL refuses (or does not answer within
 //! [`PROBE_TIMEOUT`]) the database counts as down until a reconnection succeeds. While it is
 //! down, [`refuse_while_down`] answers every request that needs it 503 `unavailable` with
-//! `Retry-After` without touching the pool. Requests already waiting in the pool when the
-//! outage begins still end within the acquire time-out.
+//! `Retry-After` without touching the pool, and those in progress when it went down at that
+//! moment (instead of when the pool's acquire time-out ends).
 //!
 //! Only refusals count: a full server (too many connections) or a refused password leave
 //! the gate open, since the pool's own connections may still work. SQLite has no connection
 //! to lose; the watch does nothing there.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,23 +36,33 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const WITHOUT_DATABASE: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
 
 /// Whether the database refuses connections, as the watch last saw it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Reachability {
-    down: AtomicBool,
+    down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Reachability {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Arc::new(Self {
+            down: tokio::sync::watch::Sender::new(false),
+        })
     }
 
     /// Whether the database refused the watch's last attempt to reach it.
     pub fn is_down(&self) -> bool {
-        self.down.load(Ordering::Relaxed)
+        *self.down.borrow()
+    }
+
+    /// Completes when the database is (or goes) down.
+    async fn gone(&self) {
+        let mut down = self.down.subscribe();
+        if down.wait_for(|d| *d).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     fn set_down(&self, down: bool, why: &dyn std::fmt::Display) {
-        if self.down.swap(down, Ordering::Relaxed) != down {
+        if self.down.send_replace(down) != down {
             if down {
                 tracing::warn!(error = %why, "the database refuses connections; answering 503 until it is back");
             } else {
@@ -63,16 +72,25 @@ impl Reachability {
     }
 }
 
-/// Answers 503 at once, without touching the pool, while the database is down.
+/// Answers 503 at once, without touching the pool, while the database is down; a request
+/// in progress when it goes down is answered 503 then too, rather than when the pool gives
+/// up. Such a request cannot commit any more, and one whose commit raced the outage has an
+/// unknown outcome either way: the client retries, with its `Idempotency-Key`.
 pub async fn refuse_while_down(
     State(reach): State<Arc<Reachability>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if reach.is_down() && !WITHOUT_DATABASE.contains(&request.uri().path()) {
+    if WITHOUT_DATABASE.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    if reach.is_down() {
         return ApiError::Unavailable.into_response();
     }
-    next.run(request).await
+    tokio::select! {
+        response = next.run(request) => response,
+        () = reach.gone() => ApiError::Unavailable.into_response(),
+    }
 }
 
 /// Whether a failed connection attempt means the server refuses connections (down,
