@@ -14,8 +14,10 @@ on_both_backends!(a_server_whose_audit_key_did_not_sign_the_log_refuses_to_start
 
 /// Starts `command` as `prconfirm serve` on a free port; answers its exit and standard
 /// error if it stopped, or `None` (after stopping it) once it serves; panics if it does
-/// neither within 30 s.
-fn serve_briefly(mut command: Command) -> Option<(bool, String)> {
+/// neither within 30 s. Never blocks the test's runtime: the first instance serves on it
+/// (on PostgreSQL, a runtime of one thread), and a stalled first instance would hold the
+/// locks the second one waits for.
+async fn serve_briefly(mut command: Command) -> Option<(bool, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -30,6 +32,8 @@ fn serve_briefly(mut command: Command) -> Option<(bool, String)> {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
+    // The port is bound before the start-up checks: only an answer proves it serves.
+    let health = format!("http://127.0.0.1:{port}/healthz");
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return Some((
@@ -37,32 +41,17 @@ fn serve_briefly(mut command: Command) -> Option<(bool, String)> {
                 std::fs::read_to_string(log.path()).unwrap(),
             ));
         }
-        let served = healthy(port);
+        let served = reqwest::get(&health)
+            .await
+            .is_ok_and(|r| r.status() == reqwest::StatusCode::OK);
         if served || Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
             assert!(served, "neither served nor stopped within 30 s");
             return None;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Whether `/healthz` answers 200 on `port` (the port is bound before the start-up checks,
-/// so a connection alone proves nothing).
-fn healthy(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut answer = String::new();
-    stream
-        .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.")
-        && answer[8..].starts_with(" 200")
 }
 
 async fn a_server_whose_audit_key_did_not_sign_the_log_refuses_to_start(server: TestServer) {
@@ -107,14 +96,18 @@ async fn a_server_whose_audit_key_did_not_sign_the_log_refuses_to_start(server: 
     };
 
     // Act and assert: without a key, it refuses, names the setting, and makes no key.
-    let (ok, log) = serve_briefly(second().await).expect("it must not serve without the key");
+    let (ok, log) = serve_briefly(second().await)
+        .await
+        .expect("it must not serve without the key");
     assert!(!ok, "{log}");
     assert!(log.contains("PRCONFIRM_AUDIT_KEY"), "{log}");
     assert!(!other.exists(), "a key nobody can use was created");
 
     // With a key of its own (what it made for itself before this check), likewise.
     let own = prconfirm_commands::audit::AuditKey::load_or_create(&other).unwrap();
-    let (ok, log) = serve_briefly(second().await).expect("it must not serve with another key");
+    let (ok, log) = serve_briefly(second().await)
+        .await
+        .expect("it must not serve with another key");
     assert!(!ok, "{log}");
     assert!(log.contains("PRCONFIRM_AUDIT_KEY"), "{log}");
     assert!(
@@ -126,5 +119,9 @@ async fn a_server_whose_audit_key_did_not_sign_the_log_refuses_to_start(server: 
     let shared = prconfirm_commands::audit::keys::default_key_path(server.data_dir());
     let mut command = second().await;
     command.env("PRCONFIRM_AUDIT_KEY", &shared);
-    assert_eq!(serve_briefly(command), None, "the shared key must serve");
+    assert_eq!(
+        serve_briefly(command).await,
+        None,
+        "the shared key must serve"
+    );
 }
