@@ -20,6 +20,9 @@ use crate::routes;
 use crate::settings::Settings;
 use crate::state::{ApiSettings, AppState};
 
+/// How long `serve` waits for the pool's connections to close at exit.
+const CLOSE: Duration = Duration::from_secs(1);
+
 /// Opens the configured database (PostgreSQL if a URL is given, else the embedded SQLite
 /// file) and brings its schema up to date.
 ///
@@ -144,7 +147,10 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.listen))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     serve_on(listener, settings, db.clone(), shutdown_signal()).await?;
-    db.close().await;
+    // Bounded: a handler cut off by the drain may still hold a pooled connection.
+    if tokio::time::timeout(CLOSE, db.close()).await.is_err() {
+        tracing::warn!("database connections still in use at exit; closing them");
+    }
     tracing::info!("stopped");
     Ok(())
 }
