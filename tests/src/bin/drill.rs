@@ -90,6 +90,9 @@ enum Drill {
     },
     /// The blob store read-only, then full, during photo uploads.
     Blobs {
+        /// Uploads at once while the store is broken (and as many after it is mended).
+        #[arg(long, default_value_t = 4)]
+        uploads: usize,
         #[arg(
             long,
             value_enum,
@@ -181,9 +184,9 @@ async fn run(drill: Drill) -> anyhow::Result<Vec<String>> {
                 ));
             }
         }
-        Drill::Blobs { backends } => {
+        Drill::Blobs { uploads, backends } => {
             for backend in backends {
-                reports.push(format!("blobs: {}", blobs::run(backend).await?));
+                reports.push(format!("blobs: {}", blobs::run(backend, uploads).await?));
             }
         }
     }

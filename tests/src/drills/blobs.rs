@@ -137,7 +137,7 @@ fn blob_path(root: &Path, digest: &str) -> PathBuf {
 ///
 /// # Errors
 /// The property that failed.
-pub async fn run(backend: Backend) -> anyhow::Result<String> {
+pub async fn run(backend: Backend, uploads: usize) -> anyhow::Result<String> {
     let store = Store::new(backend, None).await?;
     let blobs = BlobDir::new(store.data_dir(0).join("blobs"))?;
     let mut server = store.serve(0, &[]).await?;
@@ -164,53 +164,55 @@ pub async fn run(backend: Backend) -> anyhow::Result<String> {
     };
     let mut report = Vec::new();
 
-    // Read-only.
-    let before = events_of_case().await?;
+    // `uploads` at once while the store is broken, each refused with `expect` and no event;
+    // then, mended, `uploads` more (other photos), each stored.
+    let mut acknowledged = 0;
+    let mut phase =
+        async |grey: u8, expect: StatusCode, mended: &dyn Fn() -> anyhow::Result<()>| {
+            let before = events_of_case().await?;
+            let photos = (0..uploads)
+                .map(|i| photo(grey.wrapping_add(i as u8)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let answers = futures::future::join_all(photos.iter().cloned().map(upload)).await;
+            mended()?;
+            for answer in answers {
+                let answer = answer?;
+                let (status, problem) = (answer.status(), answer.text().await?);
+                ensure!(
+                    status == expect,
+                    "the broken blob store answered {status} {problem}"
+                );
+            }
+            ensure!(
+                events_of_case().await? == before,
+                "a refused upload wrote an event"
+            );
+            for bytes in photos {
+                let stored = upload(bytes).await?;
+                ensure!(
+                    stored.status() == StatusCode::OK,
+                    "after the store was mended: {}",
+                    stored.status()
+                );
+                acknowledged += 1;
+            }
+            anyhow::Ok(())
+        };
     blobs.read_only(true)?;
-    let refused = upload(photo(200)?).await?;
-    let (status, problem) = (refused.status(), refused.text().await?);
-    blobs.read_only(false)?;
-    ensure!(
-        status == StatusCode::SERVICE_UNAVAILABLE,
-        "a read-only blob store answered {status} {problem}"
-    );
-    ensure!(
-        events_of_case().await? == before,
-        "a refused upload wrote an event"
-    );
-    let stored = upload(photo(200)?).await?;
-    ensure!(
-        stored.status() == StatusCode::OK,
-        "after the store was mended: {}",
-        stored.status()
-    );
+    phase(100, StatusCode::SERVICE_UNAVAILABLE, &|| {
+        blobs.read_only(false)
+    })
+    .await?;
     report.push(format!(
-        "read-only ({}): {status}, no event; mended: 200",
+        "read-only ({}): {uploads} uploads 503, no event; mended: {uploads} stored",
         blobs.how()
     ));
-
-    // Full.
     if blobs.mounted {
-        let before = events_of_case().await?;
         blobs.fill()?;
-        let refused = upload(photo(210)?).await?;
-        let (status, problem) = (refused.status(), refused.text().await?);
-        blobs.empty()?;
-        ensure!(
-            status == StatusCode::INSUFFICIENT_STORAGE,
-            "a full blob store answered {status} {problem}"
-        );
-        ensure!(
-            events_of_case().await? == before,
-            "a refused upload wrote an event"
-        );
-        let stored = upload(photo(210)?).await?;
-        ensure!(
-            stored.status() == StatusCode::OK,
-            "after the store was emptied: {}",
-            stored.status()
-        );
-        report.push(format!("full: {status}, no event; emptied: 200"));
+        phase(160, StatusCode::INSUFFICIENT_STORAGE, &|| blobs.empty()).await?;
+        report.push(format!(
+            "full: {uploads} uploads 507, no event; emptied: {uploads} stored"
+        ));
     } else {
         report.push("full: SKIPPED (no mount rights for a small tmpfs)".to_owned());
     }
@@ -233,7 +235,6 @@ pub async fn run(backend: Backend) -> anyhow::Result<String> {
             named += 1;
         }
     }
-    let acknowledged = if blobs.mounted { 2 } else { 1 };
     ensure!(
         named == acknowledged,
         "{named} photo events, {acknowledged} uploads acknowledged"
