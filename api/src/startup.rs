@@ -20,6 +20,9 @@ use crate::routes;
 use crate::settings::Settings;
 use crate::state::{ApiSettings, AppState};
 
+/// How long `serve` waits for the pool's connections to close at exit.
+const CLOSE: Duration = Duration::from_secs(1);
+
 /// Opens the configured database (PostgreSQL if a URL is given, else the embedded SQLite
 /// file) and brings its schema up to date.
 ///
@@ -120,6 +123,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         }),
         blobs: BlobStore::new(settings.store.data_dir.join("blobs")),
         projections,
+        reach: crate::middleware::outage::Reachability::new(),
     })
 }
 
@@ -145,7 +149,10 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.http.listen))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     serve_on(listener, settings, db.clone(), shutdown_signal()).await?;
-    db.close().await;
+    // Bounded: a handler cut off by the drain may still hold a pooled connection.
+    if tokio::time::timeout(CLOSE, db.close()).await.is_err() {
+        tracing::warn!("database connections still in use at exit; closing them");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -168,7 +175,8 @@ pub async fn serve_on(
     // its transaction commits, and is made again by whoever runs next; a checkpoint half
     // taken rolls back.
     let mut background = Background(
-        spawn_checkpoints(settings, db.clone())?
+        spawn_checkpoints(settings, db.clone())
+            .await?
             .into_iter()
             .collect(),
     );
@@ -182,7 +190,13 @@ pub async fn serve_on(
                 .with_context(|| format!("registering the projection {}", model.name()))?;
         }
     }
-    let state = state(settings, db)?;
+    let state = state(settings, db.clone())?;
+    background
+        .0
+        .push(tokio::spawn(crate::middleware::outage::watch(
+            db,
+            state.reach.clone(),
+        )));
     routes::prometheus();
     background
         .0
@@ -213,18 +227,18 @@ impl Drop for Background {
 /// start), in the background. `None` when turned off.
 ///
 /// # Errors
-/// If the signing key cannot be read or created: better not to serve than to serve a log
-/// nobody vouches for.
-fn spawn_checkpoints(
+/// If the signing key cannot be read or created, or is not the key that signed the log's
+/// checkpoints ([`audit_signer`]): better not to serve than to serve a log nobody vouches
+/// for, or one whose checkpoints no single key verifies.
+async fn spawn_checkpoints(
     settings: &Settings,
     db: Database,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if settings.workers.audit_checkpoint_secs == 0 {
         return Ok(None);
     }
+    let key = audit_signer(settings, &db).await?;
     let path = settings.audit_key_path();
-    let key = AuditKey::load_or_create(&path)
-        .with_context(|| format!("loading the audit key {}", path.display()))?;
     let every = Duration::from_secs(settings.workers.audit_checkpoint_secs);
     Ok(Some(tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
@@ -233,10 +247,70 @@ fn spawn_checkpoints(
             ticks.tick().await;
             match audit::take_checkpoint(&db, &key, chrono::Utc::now()).await {
                 Ok(_) => {}
+                Err(e @ audit::AuditError::ForeignCheckpoint { .. }) => tracing::error!(
+                    error = %e,
+                    key = %path.display(),
+                    "cannot take an audit checkpoint: another instance signs with another key; \
+                     every instance must use the same PRCONFIRM_AUDIT_KEY"
+                ),
                 Err(e) => tracing::error!(error = %e, "cannot take an audit checkpoint"),
             }
         }
     })))
+}
+
+/// The key this server signs checkpoints with, refused if the log's checkpoints were signed
+/// by another: several instances each holding a key of their own (each with its own data
+/// directory, say) would sign checkpoints that no single trusted key verifies, and `audit
+/// verify` would fail on every instance but one. Every instance must share one key file
+/// (`PRCONFIRM_AUDIT_KEY`). A missing key is created only for a log without checkpoints.
+///
+/// # Errors
+/// If the key cannot be read or created, or another key signed the log's checkpoints.
+pub async fn audit_signer(settings: &Settings, db: &Database) -> anyhow::Result<AuditKey> {
+    use prconfirm_commands::audit::checkpoint;
+    let path = settings.audit_key_path();
+    let held = match AuditKey::load(&path) {
+        Ok(key) => Some(key),
+        Err(e) if e.is_missing() => None,
+        Err(e) => {
+            return Err(e).with_context(|| format!("loading the audit key {}", path.display()))
+        }
+    };
+    let Some(key) = held else {
+        if let Some(cp) = checkpoint::newest(db)
+            .await
+            .context("reading the audit checkpoints")?
+        {
+            anyhow::bail!(
+                "refusing to start: the log's audit checkpoints are signed by the key {} \
+                 (checkpoint {}), and there is no audit key at {}. Every instance must sign \
+                 with the same key: set PRCONFIRM_AUDIT_KEY (--audit-key) to the key file that \
+                 signed them",
+                cp.public_key,
+                cp.count,
+                path.display()
+            );
+        }
+        return AuditKey::load_or_create(&path)
+            .with_context(|| format!("loading the audit key {}", path.display()));
+    };
+    if let Some(cp) = checkpoint::signed_by_another(db, &key.verifying_key())
+        .await
+        .context("reading the audit checkpoints")?
+    {
+        anyhow::bail!(
+            "refusing to start: audit checkpoint {} in the log was signed by the key {}, not by \
+             this server's audit key {} (public key {}). Every instance must sign with the same \
+             key: set PRCONFIRM_AUDIT_KEY (--audit-key) to the key file that signed the log's \
+             checkpoints",
+            cp.count,
+            cp.public_key,
+            path.display(),
+            key.public_key_hex()
+        );
+    }
+    Ok(key)
 }
 
 async fn shutdown_signal() {

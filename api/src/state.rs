@@ -73,6 +73,8 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// The consumer runtime's signals and health.
     pub projections: Signals,
+    /// Whether the database refuses connections (watched by `middleware::outage::watch`).
+    pub reach: Arc<crate::middleware::outage::Reachability>,
 }
 
 impl AppState {

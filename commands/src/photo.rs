@@ -290,14 +290,18 @@ impl BlobStore {
         let dir = path.parent().unwrap_or(Path::new("."));
         prconfirm_migrations::private::create_dir(dir)?;
         let partial = dir.join(format!(".{}.partial", digest.as_str()));
-        {
+        let written = (|| {
             use std::io::Write;
             let mut file = prconfirm_migrations::private::create_file(&partial)?;
             file.write_all(bytes)?;
             file.sync_all()?;
+            std::fs::rename(&partial, &path)
+        })();
+        if written.is_err() {
+            // A full store keeps no half-written file taking the space that is left.
+            let _ = std::fs::remove_file(&partial);
         }
-        std::fs::rename(&partial, &path)?;
-        Ok(())
+        written
     }
 
     /// The bytes stored under `digest`.

@@ -1,7 +1,10 @@
 //! Black-box tests of prconfirm against real databases; the tests live under `tests/`. What
 //! several of them share sits here: [`relay`], a real SMTP server for the delivery tests
-//! (and the mail benchmark), and [`run_cli`], the real binary's command line.
+//! (and the mail benchmark), [`proxy`], a TCP proxy that can play a stopped database,
+//! [`run_cli`], the real binary's command line, and the failure [`drills`].
 
+pub mod drills;
+pub mod proxy;
 pub mod relay;
 
 use std::io::Write;

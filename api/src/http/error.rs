@@ -18,6 +18,9 @@ use crate::http::request::{correlation_id, ProblemCode};
 /// Seconds a client should wait after a 503.
 const RETRY_AFTER_SECS: u64 = 3;
 
+/// Linux's "disk quota exceeded", which the standard library names only on newer releases.
+const EDQUOT: i32 = 122;
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -85,6 +88,9 @@ pub enum ApiError {
     /// 503: the eCoPR is issued but its PDF is still being made; retry shortly.
     #[error("the eCoPR is being prepared; retry shortly")]
     DocumentPending,
+    /// 507: the blob store is full, so the upload could not be stored; nothing was recorded.
+    #[error("the photo could not be stored: no space is left; nothing was recorded")]
+    InsufficientStorage,
     /// 500: a bug or a corrupt store; the cause is logged, never shown.
     #[error("internal error")]
     Internal,
@@ -112,6 +118,7 @@ impl ApiError {
             Self::Unavailable | Self::ViewBehind(_) | Self::DocumentPending => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -140,6 +147,7 @@ impl ApiError {
             Self::Unavailable => "unavailable",
             Self::ViewBehind(_) => "view_behind",
             Self::DocumentPending => "document_pending",
+            Self::InsufficientStorage => "insufficient_storage",
             Self::Internal => "internal",
         }
     }
@@ -331,9 +339,18 @@ impl From<PhotoError> for ApiError {
                 code: "photo_unreadable",
                 detail: e.to_string(),
             },
+            // The photo was not stored, so nothing was recorded: a full store is 507, one
+            // that cannot be written (read-only, gone) is unavailable until mended.
+            PhotoError::Store(cause)
+                if cause.kind() == std::io::ErrorKind::StorageFull
+                    || cause.raw_os_error() == Some(EDQUOT) =>
+            {
+                tracing::error!(error = %cause, "blob store full");
+                Self::InsufficientStorage
+            }
             PhotoError::Store(cause) => {
-                tracing::error!(error = %cause, "blob store");
-                Self::Internal
+                tracing::error!(error = %cause, "blob store cannot be written");
+                Self::Unavailable
             }
         }
     }
@@ -365,6 +382,35 @@ impl From<AuditError> for ApiError {
                 tracing::error!(error = %other, "audit read failed");
                 Self::Internal
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_store_that_cannot_take_a_photo_is_507_when_full_and_503_otherwise() {
+        let store = |e: std::io::Error| ApiError::from(PhotoError::Store(e)).status();
+        assert_eq!(
+            store(std::io::ErrorKind::StorageFull.into()),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        assert_eq!(
+            store(std::io::Error::from_raw_os_error(EDQUOT)),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        for other in [
+            std::io::ErrorKind::PermissionDenied,
+            std::io::ErrorKind::ReadOnlyFilesystem,
+            std::io::ErrorKind::NotADirectory,
+        ] {
+            assert_eq!(
+                store(other.into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{other:?}"
+            );
         }
     }
 }

@@ -29,8 +29,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-/// How long open connections may take to finish once shutdown begins.
-pub const DRAIN: Duration = Duration::from_secs(10);
+/// How long open connections may take to finish once shutdown begins: short enough that,
+/// with the pool's close after it, the process is gone within the 10 s an orchestrator
+/// gives between SIGTERM and SIGKILL (Kubernetes' and systemd's defaults are 30 s and 90 s;
+/// some give 10 s), even when a client never finishes its request.
+pub const DRAIN: Duration = Duration::from_secs(8);
 
 /// The limits of [`serve`].
 #[derive(Debug, Clone, Copy)]

@@ -20,6 +20,7 @@ use crate::http::limits::{self, BodyLimits, JSON_LIMIT};
 use crate::http::{request, ApiError};
 use crate::middleware::auth;
 use crate::middleware::idempotency;
+use crate::middleware::outage;
 use crate::openapi;
 use crate::state::AppState;
 
@@ -86,6 +87,10 @@ pub fn router(state: AppState) -> Router {
             limits::body_deadline,
         ))
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn_with_state(
+            state.reach.clone(),
+            outage::refuse_while_down,
+        ))
         .layer(middleware::from_fn(limits::refuse_nul))
         .layer(middleware::from_fn(request::context))
         .with_state(state)

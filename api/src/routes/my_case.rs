@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
 use crate::http::answer::CommandAnswer;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::IfMatch;
 use crate::http::extract::{if_match, set_etag};
 use crate::http::Caller;
@@ -320,7 +320,9 @@ async fn address(
     request_body(content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png")),
         description = "715x1000 to 2000x2800 pixels, at most 4 MB"),
     params(IfMatch),
-    responses((status = 200, body = CommandAnswer, description = "stored; `quality` says what the pre-check found")))]
+    responses((status = 200, body = CommandAnswer, description = "stored; `quality` says what the pre-check found"),
+        (status = 507, description = "insufficient_storage: the photo store is full; nothing is recorded",
+            body = Problem, content_type = "application/problem+json")))]
 async fn photo(
     State(state): State<AppState>,
     caller: Caller,

@@ -301,6 +301,52 @@ async fn latest(db: &Database) -> Result<Option<Checkpoint>, AuditError> {
     row.transpose()
 }
 
+const SELECT_OTHER_SIGNER: &str = "SELECT count, cursor_tx, cursor_position, root, signed_at, \
+    public_key, signature FROM audit_checkpoints WHERE public_key <> $1 ORDER BY count LIMIT 1";
+
+/// The first stored checkpoint that `key` did not sign, if any: the newest one when its
+/// signature does not verify under `key` (new checkpoints extend it), else the oldest one
+/// that names another public key. Cheap at any size of the log: one signature and one scan
+/// of the checkpoints' small table.
+///
+/// A server that signs checkpoints asks this at start: instances that each hold a key of
+/// their own sign checkpoints that no single trusted key verifies.
+///
+/// # Errors
+/// [`AuditError::Database`], or [`AuditError::Unreadable`] for a malformed row.
+pub async fn signed_by_another(
+    db: &Database,
+    key: &VerifyingKey,
+) -> Result<Option<Checkpoint>, AuditError> {
+    if let Some(newest) = latest(db).await? {
+        if newest.check_signature(Some(key)).is_err() {
+            return Ok(Some(newest));
+        }
+    }
+    let ours = hex::encode(key.as_bytes());
+    let row = match db {
+        Database::Postgres(pool) => sqlx::query(SELECT_OTHER_SIGNER)
+            .bind(&ours)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| from_row(&r)),
+        Database::Sqlite(pool) => sqlx::query(SELECT_OTHER_SIGNER)
+            .bind(&ours)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| from_row(&r)),
+    };
+    row.transpose()
+}
+
+/// The newest stored checkpoint, if any.
+///
+/// # Errors
+/// [`AuditError::Database`], or [`AuditError::Unreadable`] for a malformed row.
+pub async fn newest(db: &Database) -> Result<Option<Checkpoint>, AuditError> {
+    latest(db).await
+}
+
 /// Writes every stored checkpoint to `out`, one JSON object per line, oldest first; returns
 /// how many.
 ///

@@ -56,6 +56,7 @@ mod ecopr;
 mod edge;
 mod files;
 mod guessing;
+mod instances;
 mod operations;
 mod passwords;
 mod photos;

@@ -200,6 +200,87 @@ async fn a_dead_database_answers_503_at_once_and_the_server_recovers(pool: sqlx:
     assert_eq!(ready.status(), StatusCode::OK);
 }
 
+/// PostgreSQL that is not running (its port closed, its connections cut, here by a proxy
+/// in front of the real server): the pool would retry the refused connection until its
+/// acquire time-out (3 s) on every request, but the refusal is immediate, and so is the
+/// answer: 503 `unavailable` with `Retry-After` at once, for each command; and the same
+/// calls work again soon after the port opens, without a restart.
+#[sqlx::test(migrator = "prconfirm_migrations::POSTGRES")]
+async fn a_database_refusing_connections_is_answered_503_at_once(pool: sqlx::PgPool) {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let url = std::env::var("DATABASE_URL").unwrap();
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+    let upstream = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = prconfirm_tests::proxy::Proxy::start(upstream).await;
+    let through = options.host("127.0.0.1").port(proxy.port()).database(&name);
+    let db = prconfirm_migrations::Database::connect_postgres(through.to_url_lossy().as_str(), 8)
+        .await
+        .unwrap();
+    let server = TestServer::start(db).await;
+    let officer = server.officer("officer.a").await;
+    let (applicant, _) = onboard(&server, &officer, "12345678", "Ana").await;
+    let presence = || {
+        server
+            .client
+            .put(server.url("/v1/my/case/presence"))
+            .bearer_auth(&applicant)
+            .json(&json!({"in_canada": true}))
+            .timeout(Duration::from_secs(15))
+            .send()
+    };
+
+    // Act: PostgreSQL "stops".
+    proxy.close();
+
+    // Assert: once the server has seen it (the first answers may wait out the pool), every
+    // command is refused at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = presence().await.expect("an answer, not a hang");
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", response.status());
+    }
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = presence().await.expect("an answer, not a hang");
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "3");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "unavailable", "{problem}");
+        assert!(
+            elapsed < Duration::from_millis(500),
+            "a refused connection waited {elapsed:?} for its 503"
+        );
+    }
+    let health = server.client.get(server.url("/healthz")).send().await;
+    assert_eq!(health.unwrap().status(), StatusCode::OK);
+
+    // PostgreSQL "starts" again: the command works without a restart (bounded wait).
+    proxy.open().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = presence().await.expect("an answer, not a hang");
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "not back within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The nearest SQLite has to a dead database: another writer holds the file's write lock.
 /// A command then waits out SQLite's busy time-out (5 s) and answers 503 with `Retry-After`,
 /// never 500, and works again once the lock is released.

@@ -366,6 +366,12 @@ impl TestServer {
     /// Runs the real binary's CLI on this server's database and data directory, with
     /// `input` on its standard input; answers its standard output and asserts it succeeded.
     pub async fn cli_with_input(&self, args: &[&str], input: &str) -> String {
+        prconfirm_tests::run_cli(self.binary().await, args, input)
+    }
+
+    /// The real binary, set to this server's database and data directory (its log at
+    /// `warn`): another instance on the same storage, or the operator's command line.
+    pub async fn binary(&self) -> Command {
         let mut command = Command::new(BIN);
         command
             .env("PRCONFIRM_DATA_DIR", self._dir.path())
@@ -383,7 +389,12 @@ impl TestServer {
                 command.env_remove("DATABASE_URL");
             }
         }
-        prconfirm_tests::run_cli(command, args, input)
+        command
+    }
+
+    /// This server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// Uploads a photo with an `Idempotency-Key`; also answers the `Idempotent-Replayed` header.
