@@ -1,14 +1,36 @@
 //! Black-box tests of prconfirm against real databases; the tests live under `tests/`. What
-//! several of them share sits here: [`relay`], a real SMTP server for the delivery tests
+//! they share sits here: [`server`], the harness of the HTTP tests (the real server on a
+//! free port, in this process or as the real binary, over PostgreSQL or SQLite, and a client
+//! that speaks to it as a caller would), [`relay`], a real SMTP server for the delivery tests
 //! (and the mail benchmark), [`proxy`], a TCP proxy that can play a stopped database,
-//! [`run_cli`], the real binary's command line, and the failure [`drills`].
+//! [`binary`] and [`run_cli`], the real binary and its command line, and the failure
+//! [`drills`].
 
 pub mod drills;
 pub mod proxy;
 pub mod relay;
+pub mod server;
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// The real `prconfirm` binary under test: `PRCONFIRM_DRILL_BIN`, else `prconfirm-blackbox`
+/// (the `prconfirm` program built by this crate from the same `main.rs`) beside the running
+/// program or one directory up (a test binary runs from `deps/`), else `prconfirm` there.
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("PRCONFIRM_DRILL_BIN") {
+        return PathBuf::from(path);
+    }
+    let here = std::env::current_exe().unwrap_or_default();
+    let dir = here.parent().unwrap_or(Path::new("."));
+    let up = dir.parent().unwrap_or(dir);
+    [dir, up]
+        .into_iter()
+        .map(|d| d.join("prconfirm-blackbox"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| dir.join("prconfirm"))
+}
 
 /// Runs `command` (the real binary, its environment set) with `args`, `input` on its
 /// standard input; asserts it succeeded and answers what it printed on standard output.

@@ -16,21 +16,7 @@ use serde_json::{json, Value};
 /// The password every drill's staff and applicants use.
 pub const PASSWORD: &str = "drill password of some length";
 
-/// The binary under test: `PRCONFIRM_DRILL_BIN`, else `prconfirm-blackbox` (the `prconfirm`
-/// program built by this crate from the same `main.rs`) beside this one, else `prconfirm`.
-pub fn binary() -> PathBuf {
-    if let Ok(path) = std::env::var("PRCONFIRM_DRILL_BIN") {
-        return PathBuf::from(path);
-    }
-    let here = std::env::current_exe().unwrap_or_default();
-    let dir = here.parent().unwrap_or(Path::new("."));
-    let blackbox = dir.join("prconfirm-blackbox");
-    if blackbox.exists() {
-        blackbox
-    } else {
-        dir.join("prconfirm")
-    }
-}
+pub use crate::binary;
 
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {

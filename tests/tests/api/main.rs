@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod server;
+use prconfirm_tests::server;
 
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! The real server on a free port, and an HTTP client that speaks to it like a caller would.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,9 +16,6 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 pub const STAFF_PASSWORD: &str = "staff password of some length";
-
-/// The real `prconfirm` binary (built by this crate from the binary's own `main.rs`).
-const BIN: &str = env!("CARGO_BIN_EXE_prconfirm-blackbox");
 
 pub struct TestServer {
     pub client: reqwest::Client,
@@ -82,7 +81,7 @@ impl TestDb {
             .unwrap()
             .port();
         let log = dir.path().join("server.log");
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(crate::binary());
         command
             .arg("serve")
             .env("PRCONFIRM_DATA_DIR", dir.path())
@@ -372,7 +371,7 @@ impl TestServer {
     /// The real binary, set to this server's database and data directory (its log at
     /// `warn`): another instance on the same storage, or the operator's command line.
     pub async fn binary(&self) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(crate::binary());
         command
             .env("PRCONFIRM_DATA_DIR", self._dir.path())
             .env("PRCONFIRM_LOG", "warn");
