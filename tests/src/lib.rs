@@ -3,10 +3,11 @@
 //! free port, in this process or as the real binary, over PostgreSQL or SQLite, and a client
 //! that speaks to it as a caller would), [`relay`], a real SMTP server for the delivery tests
 //! (and the mail benchmark), [`proxy`], a TCP proxy that can play a stopped database,
-//! [`binary`] and [`run_cli`], the real binary and its command line, and the failure
-//! [`drills`].
+//! [`binary`] and [`run_cli`], the real binary and its command line, the failure
+//! [`drills`] and the HTTP [`load`] generator.
 
 pub mod drills;
+pub mod load;
 pub mod proxy;
 pub mod relay;
 pub mod server;
@@ -23,13 +24,16 @@ pub fn binary() -> PathBuf {
         return PathBuf::from(path);
     }
     let here = std::env::current_exe().unwrap_or_default();
-    let dir = here.parent().unwrap_or(Path::new("."));
-    let up = dir.parent().unwrap_or(dir);
-    [dir, up]
-        .into_iter()
-        .map(|d| d.join("prconfirm-blackbox"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| dir.join("prconfirm"))
+    let dir = here.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let beside = dir.join("prconfirm-blackbox");
+    let above = dir.parent().map(|d| d.join("prconfirm-blackbox"));
+    if beside.exists() {
+        return beside;
+    }
+    match above {
+        Some(above) if above.exists() => above,
+        _ => dir.join("prconfirm"),
+    }
 }
 
 /// Runs `command` (the real binary, its environment set) with `args`, `input` on its
