@@ -29,14 +29,9 @@ const CLOSE: Duration = Duration::from_secs(1);
 /// # Errors
 /// If the database cannot be opened or migrated.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
-    // Blobs, the mail spool and keys live here whichever database holds the log.
-    prconfirm_migrations::private::create_dir(&settings.store.data_dir).with_context(|| {
-        format!(
-            "creating the data directory {}",
-            settings.store.data_dir.display()
-        )
-    })?;
+    private_data_dir(settings)?;
     let db = connect(settings).await?;
+    durable(&db).await?;
     db.migrate().await.context("migrating the schema")?;
     tracing::info!(backend = %db.backend(), "database ready");
     Ok(db)
@@ -51,6 +46,44 @@ fn private_data_dir(settings: &Settings) -> anyhow::Result<()> {
             settings.store.data_dir.display()
         )
     })
+}
+
+/// Refuses a PostgreSQL that would acknowledge a commit it could still lose: `fsync` or
+/// `full_page_writes` off (a crash can corrupt the log), or `synchronous_commit` off for
+/// this connection's database and role (a crash loses the last commits, which the API has
+/// already acknowledged). SQLite's durability is set by the storage handle itself.
+///
+/// # Errors
+/// If the server says so, or cannot be asked.
+async fn durable(db: &Database) -> anyhow::Result<()> {
+    let Database::Postgres(pool) = db else {
+        return Ok(());
+    };
+    for (setting, unsafe_value, why) in [
+        ("fsync", "off", "a crash can corrupt the event log"),
+        (
+            "full_page_writes",
+            "off",
+            "a crash can corrupt the event log",
+        ),
+        (
+            "synchronous_commit",
+            "off",
+            "a crash loses commits the API has already acknowledged",
+        ),
+    ] {
+        let value: String = sqlx::query_scalar(&format!("SHOW {setting}"))
+            .fetch_one(pool)
+            .await
+            .with_context(|| format!("asking PostgreSQL for {setting}"))?;
+        if value.eq_ignore_ascii_case(unsafe_value) {
+            anyhow::bail!(
+                "PostgreSQL has {setting} = {value}: {why}. Set it on (postgresql.conf, or \
+                 ALTER DATABASE/ROLE ... RESET {setting}) before starting prconfirm"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Opens the configured database as it is, without migrating it (for readers such as

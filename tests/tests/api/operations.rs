@@ -649,3 +649,47 @@ async fn json_logs_hold_one_line_per_request_and_no_secret_or_personal_data(db: 
         assert!(!logs.contains(secret), "the logs show {secret:?}:\n{logs}");
     }
 }
+
+/// Before: a PostgreSQL with `synchronous_commit` off for the database (or `fsync` or
+/// `full_page_writes` off) was used as it was, and a crash could lose commands the API had
+/// already acknowledged. Now the binary refuses it, saying which setting and why.
+#[sqlx::test(migrator = "prconfirm_migrations::POSTGRES")]
+async fn a_postgresql_that_could_lose_acknowledged_commits_is_refused(pool: sqlx::PgPool) {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let url = prconfirm_tests::server::with_database(
+        &std::env::var("DATABASE_URL").expect("DATABASE_URL"),
+        &name,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = || {
+        std::process::Command::new(prconfirm_tests::binary())
+            .arg("migrate")
+            .env("DATABASE_URL", &url)
+            .env("PRCONFIRM_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" SET synchronous_commit = off"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let refused = migrate();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("synchronous_commit = off"), "{said}");
+    sqlx::query(&format!("ALTER DATABASE \"{name}\" RESET synchronous_commit"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let taken = migrate();
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+}
