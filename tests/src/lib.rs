@@ -23,9 +23,9 @@ pub fn binary() -> PathBuf {
         return PathBuf::from(path);
     }
     let here = std::env::current_exe().unwrap_or_default();
-    let dir = here.parent().unwrap_or(Path::new("."));
-    let up = dir.parent().unwrap_or(dir);
-    [dir, up]
+    let dir = here.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let up = dir.parent().unwrap_or(&dir).to_path_buf();
+    [dir.clone(), up]
         .into_iter()
         .map(|d| d.join("prconfirm-blackbox"))
         .find(|p| p.exists())

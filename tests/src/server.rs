@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 pub const STAFF_PASSWORD: &str = "staff password of some length";
 
+#[derive(Debug)]
 pub struct TestServer {
     pub client: reqwest::Client,
     base: String,
@@ -29,6 +30,7 @@ pub struct TestServer {
 }
 
 /// How the server under test runs: in this process, or as the real binary.
+#[derive(Debug)]
 enum Running {
     Task(tokio::task::JoinHandle<()>),
     Process { child: Child, log: PathBuf },
@@ -48,6 +50,7 @@ impl Drop for TestServer {
 
 /// Where a test's server keeps its data: PostgreSQL (a throwaway database from
 /// `#[sqlx::test]`) or a fresh SQLite file. For tests that start the server their own way.
+#[derive(Debug)]
 pub enum TestDb {
     Postgres(sqlx::PgPool),
     Sqlite,
@@ -365,7 +368,7 @@ impl TestServer {
     /// Runs the real binary's CLI on this server's database and data directory, with
     /// `input` on its standard input; answers its standard output and asserts it succeeded.
     pub async fn cli_with_input(&self, args: &[&str], input: &str) -> String {
-        prconfirm_tests::run_cli(self.binary().await, args, input)
+        crate::run_cli(self.binary().await, args, input)
     }
 
     /// The real binary, set to this server's database and data directory (its log at
