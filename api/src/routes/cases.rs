@@ -8,7 +8,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use prconfirm_domain::case::{Case, CaseCommand, CaseFile, ReturnReason, Stage, StageName};
+use prconfirm_domain::case::{Case, CaseCommand, CaseFile, Note, ReturnReason, Stage, StageName};
 use prconfirm_domain::values::{
     ApplicationNumber, DateOfBirth, Email, ImageFormat, Language, PersonName, Text, Uci,
 };
@@ -47,6 +47,7 @@ pub fn resource() -> Resource {
         .route(routes!(referral), POST)
         .route(routes!(withdrawal), POST)
         .route(routes!(pr_card_mailing), POST)
+        .route(routes!(note), POST)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -106,6 +107,8 @@ struct CaseView {
     case_id: String,
     version: u64,
     stage: StageName,
+    /// Officers' notes, oldest first.
+    notes: Vec<Note>,
     /// The aggregate's state: file, username, stage data, claim.
     #[schema(value_type = Object)]
     case: Case,
@@ -123,6 +126,7 @@ async fn case(
         case_id: id,
         version: loaded.version,
         stage,
+        notes: loaded.case.notes.clone(),
         case: loaded.case,
     })
     .into_response();
@@ -419,4 +423,26 @@ async fn pr_card_mailing(
         CaseCommand::RecordPrCardMailed,
     )
     .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    /// For officers only; never shown to the applicant or in analysts' figures.
+    text: Text,
+}
+
+/// Writes an officer's note on the case (open or closed), shown in the case view.
+#[utoipa::path(post, path = "/v1/cases/{id}/notes", tag = "officers",
+    request_body = NoteBody, params(CaseId, IfMatch),
+    responses((status = 201, body = CommandAnswer, description = "the note is recorded")))]
+async fn note(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(CaseId { id }): Path<CaseId>,
+    JsonBody(body): JsonBody<NoteBody>,
+) -> Result<Response, ApiError> {
+    let command = CaseCommand::AddNote { text: body.text };
+    run(&state, &caller, &id, &headers, command).await
 }

@@ -87,6 +87,10 @@ pub enum CaseCommand {
     Withdraw {
         reason: Text,
     },
+    /// Write a note on the case (officers), open or closed.
+    AddNote {
+        text: Text,
+    },
 }
 
 impl CaseCommand {
@@ -117,6 +121,7 @@ impl CaseCommand {
             Self::ExpireClaim => "ExpireClaim",
             Self::ReferToInPersonLanding { .. } => "ReferToInPersonLanding",
             Self::Withdraw { .. } => "Withdraw",
+            Self::AddNote { .. } => "AddNote",
         }
     }
 

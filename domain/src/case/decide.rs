@@ -32,6 +32,17 @@ impl Case {
                 });
             }
         }
+        // A note is a record about the case, not a step of it: closed cases take notes too.
+        if let C::AddNote { text } = cmd {
+            if self.stage == Stage::New {
+                return Err(refuse());
+            }
+            return Ok(vec![E::NoteAdded {
+                by: ctx.actor.clone(),
+                text: text.clone(),
+                at,
+            }]);
+        }
         if self.stage.is_terminal() {
             return Err(refuse());
         }

@@ -205,6 +205,13 @@ pub enum CaseEvent {
         reason: Text,
         at: DateTime<Utc>,
     },
+    /// An officer wrote a note on the case: for officers only, never in analysts' figures.
+    NoteAdded {
+        by: ActorId,
+        #[serde(deserialize_with = "crate::values::stored::text")]
+        text: Text,
+        at: DateTime<Utc>,
+    },
 }
 
 impl CaseEvent {
@@ -237,6 +244,7 @@ impl CaseEvent {
             Self::ClaimExpired { .. } => "ClaimExpired",
             Self::ReferredToInPersonLanding { .. } => "ReferredToInPersonLanding",
             Self::CaseWithdrawn { .. } => "CaseWithdrawn",
+            Self::NoteAdded { .. } => "NoteAdded",
         }
     }
 
@@ -268,7 +276,8 @@ impl CaseEvent {
             | Self::ClaimReleased { at, .. }
             | Self::ClaimExpired { at, .. }
             | Self::ReferredToInPersonLanding { at, .. }
-            | Self::CaseWithdrawn { at, .. } => *at,
+            | Self::CaseWithdrawn { at, .. }
+            | Self::NoteAdded { at, .. } => *at,
         }
     }
 

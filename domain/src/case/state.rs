@@ -24,6 +24,20 @@ pub struct Case {
     /// When the invitation went out (absent from snapshots taken before it was kept).
     #[serde(default)]
     pub invited_at: Option<DateTime<Utc>>,
+    /// Officers' notes, oldest first (absent from snapshots taken before notes existed).
+    #[serde(default)]
+    pub notes: Vec<Note>,
+}
+
+/// A note an officer wrote on the case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Note {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub by: ActorId,
+    pub at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::values::stored::text")]
+    pub text: Text,
 }
 
 /// An officer's lease on a case.
@@ -403,6 +417,10 @@ impl Case {
                 self.close(Stage::Referred(Referral::Officer { by, reason }))
             }
             (_, E::CaseWithdrawn { by, reason, .. }) => self.close(Stage::Withdrawn { by, reason }),
+            (stage, E::NoteAdded { by, text, at }) => {
+                self.notes.push(Note { by, at, text });
+                stage
+            }
             (stage, _) => stage,
         };
     }

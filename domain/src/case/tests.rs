@@ -885,3 +885,49 @@ fn each_return_reason_is_serialized_as_its_code() {
         );
     }
 }
+
+#[test]
+fn an_officer_notes_an_open_or_closed_case_without_moving_it() {
+    let mut h = history::photo_uploaded();
+    let before = given(&h);
+    let events = before
+        .decide(
+            &CaseCommand::AddNote {
+                text: text("called the applicant"),
+            },
+            &ctx(9, "officer.a"),
+        )
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![CaseEvent::NoteAdded {
+            by: actor("officer.a"),
+            text: text("called the applicant"),
+            at: t(9),
+        }]
+    );
+    h.extend(events);
+    let noted = given(&h);
+    assert_eq!(noted.stage, before.stage);
+    assert_eq!(
+        noted.notes,
+        vec![Note {
+            by: actor("officer.a"),
+            at: t(9),
+            text: text("called the applicant"),
+        }]
+    );
+    h.push(CaseEvent::CaseWithdrawn {
+        by: actor("officer.a"),
+        reason: text("asked"),
+        at: t(10),
+    });
+    let note = CaseCommand::AddNote {
+        text: text("why it closed"),
+    };
+    assert!(given(&h).decide(&note, &ctx(11, "officer.b")).is_ok());
+    assert_eq!(
+        Case::default().decide(&note, &ctx(11, "officer.b")),
+        Err(invalid("AddNote", StageName::New))
+    );
+}

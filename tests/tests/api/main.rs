@@ -57,6 +57,7 @@ mod edge;
 mod files;
 mod guessing;
 mod instances;
+mod notes;
 mod operations;
 mod passwords;
 mod photos;
