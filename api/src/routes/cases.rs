@@ -17,11 +17,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
 use crate::http::answer::CommandAnswer;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{if_match, set_etag, IfMatch};
 use crate::http::Caller;
 use crate::http::{answer, JsonBody};
 use crate::state::AppState;
+use prconfirm_commands::CommandError;
 
 /// How long a claim lasts.
 const CLAIM_LEASE: Duration = Duration::minutes(60);
@@ -67,9 +68,12 @@ struct Invite {
     respond_by: Option<DateTime<Utc>>,
 }
 
-/// Invites one person: a new case, and the invitation e-mailed with its code.
+/// Invites one person: a new case, and the invitation e-mailed with its code. A person
+/// (application number, UCI) with an open case is not invited again: 409 `already_invited`
+/// with that `case_id`.
 #[utoipa::path(post, path = "/v1/cases", tag = "officers", request_body = Invite,
-    responses((status = 201, body = CommandAnswer, description = "invited: `case_id` names the new case")))]
+    responses((status = 201, body = CommandAnswer, description = "invited: `case_id` names the new case"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`already_invited`: `case_id` names the person's open case")))]
 async fn invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,17 +92,29 @@ async fn invite(
     let respond_by = body
         .respond_by
         .unwrap_or(now + state.settings.invitation_valid_for);
+    if let Some(existing) = state.invited_case(&file).await? {
+        return Err(ApiError::AlreadyInvited(existing));
+    }
     let case_id = uuid::Uuid::new_v4().to_string();
     state.park_invitation(&case_id, &file).await?;
-    let committed = state
+    let person = file.clone();
+    let invited = state
         .cases
         .execute(
             &case_id,
             CaseCommand::Invite { file, respond_by },
             &caller.meta()?,
         )
-        .await?;
-    Ok(answer(&committed))
+        .await;
+    match invited {
+        Ok(committed) => Ok(answer(&committed)),
+        // Another invitation of the same person won the race for the person's claim.
+        Err(CommandError::Conflict) => match state.invited_case(&person).await? {
+            Some(existing) => Err(ApiError::AlreadyInvited(existing)),
+            None => Err(ApiError::ConcurrentUpdate),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The case in full, for officers.

@@ -57,6 +57,7 @@ mod edge;
 mod files;
 mod guessing;
 mod instances;
+mod invitations;
 mod notes;
 mod operations;
 mod passwords;
