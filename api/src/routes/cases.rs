@@ -23,6 +23,7 @@ use crate::http::Caller;
 use crate::http::{answer, JsonBody};
 use crate::state::AppState;
 use prconfirm_commands::CommandError;
+use prconfirm_projections::mail::MessageStatus;
 
 /// How long a claim lasts.
 const CLAIM_LEASE: Duration = Duration::minutes(60);
@@ -49,6 +50,7 @@ pub fn resource() -> Resource {
         .route(routes!(withdrawal), POST)
         .route(routes!(pr_card_mailing), POST)
         .route(routes!(note), POST)
+        .route(routes!(messages), GET)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -461,4 +463,22 @@ async fn note(
 ) -> Result<Response, ApiError> {
     let command = CaseCommand::AddNote { text: body.text };
     run(&state, &caller, &id, &headers, command).await
+}
+
+/// The case's e-mails and where each stands: kind, language, queued / sent / failed with
+/// times and the outlet's error; never a body, a recipient or a secret. On SMTP, `sent`
+/// means the relay accepted the message.
+#[utoipa::path(get, path = "/v1/cases/{id}/messages", tag = "officers", params(CaseId),
+    responses((status = 200, body = Vec<MessageStatus>)))]
+async fn messages(
+    State(state): State<AppState>,
+    Path(CaseId { id }): Path<CaseId>,
+) -> Result<Response, ApiError> {
+    if state.cases.load(&id).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let listed = prconfirm_projections::mail::messages(&state.db, &id)
+        .await
+        .map_err(crate::http::error::storage)?;
+    Ok(Json(listed).into_response())
 }

@@ -45,6 +45,7 @@ pub struct NewAccount {
     /// The sequence of the case's `AccountCreated`: the message's id.
     created: i64,
     recipient: String,
+    language: prconfirm_domain::values::Language,
     mail: (String, String),
 }
 
@@ -201,6 +202,7 @@ impl Reactor for AccountsReactor {
             expires_at,
             created,
             recipient: file.email.as_str().to_owned(),
+            language: file.language,
             mail,
         }))
     }
@@ -227,8 +229,14 @@ impl Reactor for AccountsReactor {
         )
         .await
         .map_err(account_error)?;
-        let id = mail::message_id(&item.case_id, account.created);
-        mail::queue(conn, &id, &account.recipient, &account.mail).await?;
+        let envelope = mail::Envelope {
+            case_id: &item.case_id,
+            sequence: account.created,
+            kind: mail::MailKind::Credentials,
+            language: account.language,
+            recipient: &account.recipient,
+        };
+        mail::queue(conn, &envelope, &account.mail).await?;
         tracing::info!(case = %item.case_id, "applicant account created");
         Ok(())
     }

@@ -6,7 +6,7 @@ use prconfirm_domain::case::CaseEvent;
 use prconfirm_domain::values::Language;
 use prconfirm_migrations::on_conn;
 
-use super::outbox::{language_code, message_id, queue, SecretKind};
+use super::outbox::{language_code, queue, Envelope, MailKind, SecretKind};
 use super::text::{self, Notice, Recipient};
 use crate::runtime::{Item, ItemError, Reactor};
 use crate::store::Conn;
@@ -77,7 +77,6 @@ impl Reactor for MailComposer {
     }
 
     async fn record(&self, conn: &mut Conn<'_>, item: &Item, (): ()) -> Result<(), ItemError> {
-        let id = message_id(&item.case_id, item.sequence);
         if let CaseEvent::Invited {
             file, respond_by, ..
         } = &item.event
@@ -109,7 +108,14 @@ impl Reactor for MailComposer {
                 tracing::warn!(case = %item.case_id, "no invitation code parked; no invitation sent");
                 return Ok(());
             };
-            queue(conn, &id, &to, &text::invitation(file, *respond_by, &code)).await?;
+            let envelope = Envelope {
+                case_id: &item.case_id,
+                sequence: item.sequence,
+                kind: MailKind::Invitation,
+                language: file.language,
+                recipient: &to,
+            };
+            queue(conn, &envelope, &text::invitation(file, *respond_by, &code)).await?;
             let consume = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
             on_conn!(conn, |c| sqlx::query(consume)
                 .bind(&item.case_id)
@@ -123,7 +129,14 @@ impl Reactor for MailComposer {
             return Ok(());
         };
         let to = recipient(conn, &item.case_id).await?;
-        queue(conn, &id, &to.email, &text::notice(&notice, &to)).await?;
+        let envelope = Envelope {
+            case_id: &item.case_id,
+            sequence: item.sequence,
+            kind: notice.kind(),
+            language: to.language,
+            recipient: &to.email,
+        };
+        queue(conn, &envelope, &text::notice(&notice, &to)).await?;
         Ok(())
     }
 }

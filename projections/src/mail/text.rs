@@ -94,6 +94,18 @@ pub enum Notice {
     CardMailed,
 }
 
+impl Notice {
+    /// What the message is, in the case's message status.
+    pub fn kind(&self) -> super::MailKind {
+        match self {
+            Self::Reminder => super::MailKind::Reminder,
+            Self::InvitationExpired => super::MailKind::InvitationExpired,
+            Self::PhotoReturned { .. } => super::MailKind::PhotoReturned,
+            Self::CardMailed => super::MailKind::CardMailed,
+        }
+    }
+}
+
 /// What an applicant should do about a returned photo, by the published reason.
 fn return_advice(reason: ReturnReason, fr: bool) -> &'static str {
     use ReturnReason as R;

@@ -58,6 +58,7 @@ mod files;
 mod guessing;
 mod instances;
 mod invitations;
+mod messages;
 mod notes;
 mod operations;
 mod passwords;
