@@ -112,6 +112,29 @@ impl AppState {
         .await
         .map_err(mail_error)
     }
+
+    /// Makes a fresh invitation code for an invited case about to record `InvitationResent`,
+    /// parked both for the swap the event's append makes and for the e-mail.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn park_resent_invitation(
+        &self,
+        case_id: &str,
+        file: &CaseFile,
+    ) -> Result<(), ApiError> {
+        let code = self.accounts.park_resent_invitation_code(case_id).await?;
+        mail::store_secret(
+            &self.db,
+            case_id,
+            SecretKind::Invitation,
+            file.email.as_str(),
+            file.language,
+            &code,
+        )
+        .await
+        .map_err(mail_error)
+    }
 }
 
 fn mail_error(e: mail::MailError) -> ApiError {

@@ -51,6 +51,8 @@ pub fn resource() -> Resource {
         .route(routes!(pr_card_mailing), POST)
         .route(routes!(note), POST)
         .route(routes!(messages), GET)
+        .route(routes!(credentials), POST)
+        .route(routes!(invitation), POST)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -481,4 +483,62 @@ async fn messages(
         .await
         .map_err(crate::http::error::storage)?;
     Ok(Json(listed).into_response())
+}
+
+/// New temporary credentials for an applicant who lost them or whose temporary password
+/// lapsed (the case waits for an account or for the password change): the old account and
+/// its temporary password end with the event's append, and the department makes and e-mails
+/// new ones (a new username and temporary password).
+#[utoipa::path(post, path = "/v1/cases/{id}/credentials", tag = "officers",
+    params(CaseId, IfMatch), responses((status = 200, body = CommandAnswer,
+        description = "reissued: the old temporary password no longer works; new credentials are e-mailed")))]
+async fn credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(CaseId { id }): Path<CaseId>,
+) -> Result<Response, ApiError> {
+    run(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        CaseCommand::ReissueCredentials,
+    )
+    .await
+}
+
+/// Sends the invitation again with a fresh code while it is open; the old code stops
+/// working with the event's append.
+#[utoipa::path(post, path = "/v1/cases/{id}/invitation", tag = "officers",
+    params(CaseId, IfMatch), responses((status = 200, body = CommandAnswer,
+        description = "re-sent: only the new code opens the invitation")))]
+async fn invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(CaseId { id }): Path<CaseId>,
+) -> Result<Response, ApiError> {
+    let loaded = state.cases.load(&id).await?.ok_or(ApiError::NotFound)?;
+    // Ask the rules first: a refused re-send parks no code.
+    let ctx = prconfirm_domain::case::Ctx {
+        now: state.cases.clock().now(),
+        actor: prconfirm_domain::values::ActorId::parse(&caller.0.username)
+            .map_err(|_| ApiError::Internal)?,
+        expected_version: if_match(&headers)?,
+    };
+    loaded
+        .case
+        .decide(&CaseCommand::ResendInvitation, &ctx)
+        .map_err(|e| ApiError::from(CommandError::Rejected(e)))?;
+    let file = loaded.case.file.as_ref().ok_or(ApiError::NotFound)?;
+    state.park_resent_invitation(&id, file).await?;
+    run(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        CaseCommand::ResendInvitation,
+    )
+    .await
 }

@@ -1,5 +1,6 @@
 //! The accounts reactor: on an accepted invitation, the department creates the applicant's
-//! portal account and e-mails the credentials, exactly once per acceptance.
+//! portal account and e-mails the credentials, exactly once per acceptance; the same again
+//! when an officer reissues the credentials (whose append already ended the old account).
 //!
 //! The acceptance's request only appends `InvitationAccepted` and answers. Here, outside any
 //! transaction, the reactor draws a username and a temporary password (Argon2 hashing is the
@@ -134,7 +135,10 @@ impl Reactor for AccountsReactor {
     }
 
     fn wants(&self, event: &CaseEvent) -> bool {
-        matches!(event, CaseEvent::InvitationAccepted { .. })
+        matches!(
+            event,
+            CaseEvent::InvitationAccepted { .. } | CaseEvent::CredentialsReissued { .. }
+        )
     }
 
     /// Argon2 hashing of the temporary passwords spreads over the cores, a case each.

@@ -92,6 +92,24 @@ impl Case {
                 }
                 E::InvitationReminded { at }
             }
+            (C::ResendInvitation, Stage::Invited { respond_by, .. }) => {
+                if at > *respond_by {
+                    return Err(CaseError::InvitationExpired {
+                        respond_by: *respond_by,
+                    });
+                }
+                E::InvitationResent {
+                    by: ctx.actor.clone(),
+                    at,
+                }
+            }
+            (
+                C::ReissueCredentials,
+                Stage::AwaitingAccount | Stage::AwaitingPasswordChange { .. },
+            ) => E::CredentialsReissued {
+                by: ctx.actor.clone(),
+                at,
+            },
             (C::ExpireInvitation, Stage::Invited { respond_by, .. }) => {
                 if at <= *respond_by {
                     return Err(CaseError::InvitationStillOpen {

@@ -931,3 +931,67 @@ fn an_officer_notes_an_open_or_closed_case_without_moving_it() {
         Err(invalid("AddNote", StageName::New))
     );
 }
+
+#[test]
+fn an_open_invitation_can_be_sent_again_and_a_lapsed_one_cannot() {
+    let mut h = history::invited();
+    let events = given(&h)
+        .decide(&CaseCommand::ResendInvitation, &ctx(10, "officer.a"))
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![CaseEvent::InvitationResent {
+            by: actor("officer.a"),
+            at: t(10),
+        }]
+    );
+    h.extend(events);
+    assert_eq!(given(&h).stage.name(), StageName::Invited);
+    assert_eq!(
+        given(&h).decide(&CaseCommand::ResendInvitation, &ctx(1_001, "officer.a")),
+        Err(CaseError::InvitationExpired {
+            respond_by: t(1_000)
+        })
+    );
+    assert_eq!(
+        given(&history::accepted()).decide(&CaseCommand::ResendInvitation, &ctx(10, "officer.a")),
+        Err(invalid("ResendInvitation", StageName::AwaitingAccount))
+    );
+}
+
+#[test]
+fn credentials_are_reissued_until_the_password_is_changed_and_clear_a_lapse() {
+    // A lapsed temporary password marks the case for an officer.
+    let mut h = history::account();
+    h.push(CaseEvent::TemporaryPasswordExpired { at: t(100) });
+    assert_eq!(given(&h).credentials_lapsed_at, Some(t(100)));
+    assert_eq!(given(&h).stage, Stage::AwaitingAccount);
+
+    let events = given(&h)
+        .decide(&CaseCommand::ReissueCredentials, &ctx(101, "officer.a"))
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![CaseEvent::CredentialsReissued {
+            by: actor("officer.a"),
+            at: t(101),
+        }]
+    );
+    h.extend(events);
+    let reissued = given(&h);
+    assert_eq!(reissued.stage, Stage::AwaitingAccount);
+    assert_eq!(reissued.credentials_lapsed_at, None);
+    assert_eq!(reissued.username, None);
+
+    // Lost before use: reissued from the password change too.
+    let case = given(&history::account());
+    assert!(case
+        .decide(&CaseCommand::ReissueCredentials, &ctx(5, "officer.a"))
+        .is_ok());
+    // Once the password is the applicant's own, there is nothing to reissue.
+    assert_eq!(
+        given(&history::confirming())
+            .decide(&CaseCommand::ReissueCredentials, &ctx(5, "officer.a")),
+        Err(invalid("ReissueCredentials", StageName::Confirming))
+    );
+}

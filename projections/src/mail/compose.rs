@@ -59,6 +59,31 @@ async fn recipient(conn: &mut Conn<'_>, case_id: &str) -> Result<Recipient, Item
     })
 }
 
+/// Takes the invitation code parked for the case's next invitation, with its recipient: it
+/// leaves the database in the message that carries it.
+async fn take_code(
+    conn: &mut Conn<'_>,
+    case_id: &str,
+) -> Result<Option<(String, String)>, ItemError> {
+    let secret = "SELECT recipient, secret FROM mail_secrets WHERE case_id = $1 AND kind = $2";
+    let kind = SecretKind::Invitation.as_str();
+    let parked: Option<(String, String)> = on_conn!(conn, |c| sqlx::query_as(secret)
+        .bind(case_id)
+        .bind(kind)
+        .fetch_optional(&mut **c)
+        .await)?;
+    if parked.is_some() {
+        let consume = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
+        on_conn!(conn, |c| sqlx::query(consume)
+            .bind(case_id)
+            .bind(kind)
+            .execute(&mut **c)
+            .await
+            .map(drop))?;
+    }
+    Ok(parked)
+}
+
 #[async_trait]
 impl Reactor for MailComposer {
     type Work = ();
@@ -68,7 +93,10 @@ impl Reactor for MailComposer {
     }
 
     fn wants(&self, event: &CaseEvent) -> bool {
-        matches!(event, CaseEvent::Invited { .. }) || notice_of(event).is_some()
+        matches!(
+            event,
+            CaseEvent::Invited { .. } | CaseEvent::InvitationResent { .. }
+        ) || notice_of(event).is_some()
     }
 
     /// Everything happens in the record: it reads and writes only the database.
@@ -94,17 +122,9 @@ impl Reactor for MailComposer {
                 .execute(&mut **c)
                 .await
                 .map(drop))?;
-            let secret = "SELECT recipient, secret FROM mail_secrets \
-                          WHERE case_id = $1 AND kind = $2";
-            let kind = SecretKind::Invitation.as_str();
-            let parked: Option<(String, String)> = on_conn!(conn, |c| sqlx::query_as(secret)
-                .bind(&item.case_id)
-                .bind(kind)
-                .fetch_optional(&mut **c)
-                .await)?;
             // An invitation made through the API always parks its code first; a case made
             // some other way (generated data, a test) has none, and gets no invitation.
-            let Some((to, code)) = parked else {
+            let Some((to, code)) = take_code(conn, &item.case_id).await? else {
                 tracing::warn!(case = %item.case_id, "no invitation code parked; no invitation sent");
                 return Ok(());
             };
@@ -116,13 +136,22 @@ impl Reactor for MailComposer {
                 recipient: &to,
             };
             queue(conn, &envelope, &text::invitation(file, *respond_by, &code)).await?;
-            let consume = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
-            on_conn!(conn, |c| sqlx::query(consume)
-                .bind(&item.case_id)
-                .bind(kind)
-                .execute(&mut **c)
-                .await
-                .map(drop))?;
+            return Ok(());
+        }
+        if let CaseEvent::InvitationResent { .. } = &item.event {
+            let Some((to, code)) = take_code(conn, &item.case_id).await? else {
+                tracing::warn!(case = %item.case_id, "no invitation code parked; nothing re-sent");
+                return Ok(());
+            };
+            let recipient = recipient(conn, &item.case_id).await?;
+            let envelope = Envelope {
+                case_id: &item.case_id,
+                sequence: item.sequence,
+                kind: MailKind::Invitation,
+                language: recipient.language,
+                recipient: &to,
+            };
+            queue(conn, &envelope, &text::invitation_again(&recipient, &code)).await?;
             return Ok(());
         }
         let Some(notice) = notice_of(&item.event) else {

@@ -60,6 +60,7 @@ mod instances;
 mod invitations;
 mod messages;
 mod notes;
+mod officers;
 mod operations;
 mod passwords;
 mod photos;
