@@ -305,6 +305,8 @@ impl Settings {
             final_review: h(self.rules.standard_final_review_hours),
             stale_invitation: h(self.rules.standard_stale_invitation_hours),
             amendment_request: h(self.rules.standard_amendment_hours),
+            // A lapsed password is one officer's click away from mended: a day, not a setting.
+            ..Default::default()
         }
     }
 

@@ -8,7 +8,7 @@ use prconfirm_commands::accounts::Accounts;
 use prconfirm_commands::photo::BlobStore;
 use prconfirm_commands::CaseService;
 use prconfirm_domain::case::CaseFile;
-use prconfirm_migrations::Database;
+use prconfirm_migrations::{on_db, Database};
 use prconfirm_projections::mail::{self, SecretKind};
 use prconfirm_projections::runtime::Signals;
 
@@ -78,6 +78,22 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The open case of the person `file` names (application number and UCI), if any: the
+    /// holder of the claim the `Invited` event's append takes (migration `invited_people`).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn invited_case(&self, file: &CaseFile) -> Result<Option<String>, ApiError> {
+        let sql = "SELECT case_id FROM invited_people WHERE application_number = $1 AND uci = $2";
+        let found: Option<String> = on_db!(&self.db, |pool| sqlx::query_scalar(sql)
+            .bind(file.application_number.to_string())
+            .bind(file.uci.to_string())
+            .fetch_optional(pool)
+            .await)
+        .map_err(crate::http::error::storage)?;
+        Ok(found)
+    }
+
     /// Makes the invitation code of a case about to be invited and parks it for the e-mail,
     /// before the `Invited` event exists, so the mail pipeline always finds it.
     ///
@@ -85,6 +101,29 @@ impl AppState {
     /// Storage errors.
     pub async fn park_invitation(&self, case_id: &str, file: &CaseFile) -> Result<(), ApiError> {
         let code = self.accounts.create_invitation_code(case_id).await?;
+        mail::store_secret(
+            &self.db,
+            case_id,
+            SecretKind::Invitation,
+            file.email.as_str(),
+            file.language,
+            &code,
+        )
+        .await
+        .map_err(mail_error)
+    }
+
+    /// Makes a fresh invitation code for an invited case about to record `InvitationResent`,
+    /// parked both for the swap the event's append makes and for the e-mail.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn park_resent_invitation(
+        &self,
+        case_id: &str,
+        file: &CaseFile,
+    ) -> Result<(), ApiError> {
+        let code = self.accounts.park_resent_invitation_code(case_id).await?;
         mail::store_secret(
             &self.db,
             case_id,

@@ -824,6 +824,25 @@ impl Accounts {
         Ok(code)
     }
 
+    /// Makes a fresh invitation code for `case_id` and parks it until the case records
+    /// `InvitationResent`, whose append swaps it in for the old code (migration
+    /// `resent_secrets`); a code parked before for the case and never swapped in is replaced.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn park_resent_invitation_code(&self, case_id: &str) -> Result<String, AccountError> {
+        let code = random_from(READABLE, 24);
+        let sql = "INSERT INTO invitation_codes_pending (case_id, code_hash) VALUES ($1, $2) \
+                   ON CONFLICT (case_id) DO UPDATE SET code_hash = excluded.code_hash";
+        on_db!(&self.db, |pool| sqlx::query(sql)
+            .bind(case_id)
+            .bind(token_hash(&code))
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(code)
+    }
+
     /// The case an invitation code opens. Wrong codes from one client address are slowed
     /// down ([`INVITATION_CODE_LIMIT`]); a right one sent while the wait runs waits too.
     ///

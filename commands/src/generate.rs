@@ -94,7 +94,10 @@ fn case_events(
     let system = Actor::system();
     let reach = steps_for(rng);
     let mut script: Vec<(CaseCommand, &Actor)> = Vec::new();
-    let uci = format!("{:010}", 1_000_000_000 + n);
+    // One person per case, across runs too: a second run (another seed) on the same database
+    // must not invite the people of the first again (one open case per person).
+    let person = plan.seed.wrapping_mul(1_000_003).wrapping_add(n) % 9_000_000_000;
+    let uci = format!("{:010}", 1_000_000_000 + person);
     let application = format!("E{:09}", n / 3);
     script.push((
         CaseCommand::Invite {

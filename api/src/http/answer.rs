@@ -47,7 +47,7 @@ pub struct PhotoQuality {
 }
 
 /// The answer to a command: `{version}` with the version as `ETag`; and, as the events say,
-/// `201` with `case_id` for an invitation, the `document_number` of a grant or an amendment,
+/// `201` with `case_id` for an invitation, `201` for a note, the `document_number` of a grant or an amendment,
 /// the `quality` of an uploaded photo.
 pub fn answer(committed: &Committed) -> Response {
     let invited = committed
@@ -60,7 +60,11 @@ pub fn answer(committed: &Committed) -> Response {
         document_number: document_number(&committed.events),
         quality: photo_quality(&committed.events),
     };
-    let status = if invited {
+    let noted = committed
+        .events
+        .iter()
+        .any(|e| matches!(e, CaseEvent::NoteAdded { .. }));
+    let status = if invited || noted {
         StatusCode::CREATED
     } else {
         StatusCode::OK

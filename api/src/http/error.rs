@@ -55,6 +55,9 @@ pub enum ApiError {
     /// 409: another command changed the case first.
     #[error("another command changed the case first; reload and retry")]
     ConcurrentUpdate,
+    /// 409: the person (application number, UCI) already has an open case: this one.
+    #[error("this person already has an open case under this application: {0}")]
+    AlreadyInvited(String),
     /// 412: `If-Match` names a version the case has left.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -106,7 +109,9 @@ impl ApiError {
             Self::PasswordChangeRequired | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::DownloadExpired(_) => StatusCode::GONE,
-            Self::Transition(_) | Self::ConcurrentUpdate => StatusCode::CONFLICT,
+            Self::Transition(_) | Self::ConcurrentUpdate | Self::AlreadyInvited(_) => {
+                StatusCode::CONFLICT
+            }
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -136,6 +141,7 @@ impl ApiError {
             Self::DownloadExpired(_) => "download_expired",
             Self::Transition(e) => transition_code(e),
             Self::ConcurrentUpdate => "concurrent_update",
+            Self::AlreadyInvited(_) => "already_invited",
             Self::PreconditionFailed(_) => "precondition_failed",
             Self::BadRequest { code, .. } => code,
             Self::MethodNotAllowed { .. } => "method_not_allowed",
@@ -189,6 +195,9 @@ pub struct Problem {
     /// For 409 `invalid_transition`: the rule the step broke.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
+    /// For 409 `already_invited`: the person's open case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_id: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -207,6 +216,10 @@ impl IntoResponse for ApiError {
             correlation_id: correlation_id().map(|c| c.to_string()),
             reason: match &self {
                 Self::Transition(e) => Some(e.code()),
+                _ => None,
+            },
+            case_id: match &self {
+                Self::AlreadyInvited(case) => Some(case.clone()),
                 _ => None,
             },
         };

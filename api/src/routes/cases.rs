@@ -8,7 +8,7 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use prconfirm_domain::case::{Case, CaseCommand, CaseFile, ReturnReason, Stage, StageName};
+use prconfirm_domain::case::{Case, CaseCommand, CaseFile, Note, ReturnReason, Stage, StageName};
 use prconfirm_domain::values::{
     ApplicationNumber, DateOfBirth, Email, ImageFormat, Language, PersonName, Text, Uci,
 };
@@ -17,11 +17,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
 use crate::http::answer::CommandAnswer;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{if_match, set_etag, IfMatch};
 use crate::http::Caller;
 use crate::http::{answer, JsonBody};
 use crate::state::AppState;
+use prconfirm_commands::CommandError;
+use prconfirm_projections::mail::MessageStatus;
 
 /// How long a claim lasts.
 const CLAIM_LEASE: Duration = Duration::minutes(60);
@@ -47,6 +49,10 @@ pub fn resource() -> Resource {
         .route(routes!(referral), POST)
         .route(routes!(withdrawal), POST)
         .route(routes!(pr_card_mailing), POST)
+        .route(routes!(note), POST)
+        .route(routes!(messages), GET)
+        .route(routes!(credentials), POST)
+        .route(routes!(invitation), POST)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -66,9 +72,12 @@ struct Invite {
     respond_by: Option<DateTime<Utc>>,
 }
 
-/// Invites one person: a new case, and the invitation e-mailed with its code.
+/// Invites one person: a new case, and the invitation e-mailed with its code. A person
+/// (application number, UCI) with an open case is not invited again: 409 `already_invited`
+/// with that `case_id`.
 #[utoipa::path(post, path = "/v1/cases", tag = "officers", request_body = Invite,
-    responses((status = 201, body = CommandAnswer, description = "invited: `case_id` names the new case")))]
+    responses((status = 201, body = CommandAnswer, description = "invited: `case_id` names the new case"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`already_invited`: `case_id` names the person's open case")))]
 async fn invite(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,17 +96,29 @@ async fn invite(
     let respond_by = body
         .respond_by
         .unwrap_or(now + state.settings.invitation_valid_for);
+    if let Some(existing) = state.invited_case(&file).await? {
+        return Err(ApiError::AlreadyInvited(existing));
+    }
     let case_id = uuid::Uuid::new_v4().to_string();
     state.park_invitation(&case_id, &file).await?;
-    let committed = state
+    let person = file.clone();
+    let invited = state
         .cases
         .execute(
             &case_id,
             CaseCommand::Invite { file, respond_by },
             &caller.meta()?,
         )
-        .await?;
-    Ok(answer(&committed))
+        .await;
+    match invited {
+        Ok(committed) => Ok(answer(&committed)),
+        // Another invitation of the same person won the race for the person's claim.
+        Err(CommandError::Conflict) => match state.invited_case(&person).await? {
+            Some(existing) => Err(ApiError::AlreadyInvited(existing)),
+            None => Err(ApiError::ConcurrentUpdate),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The case in full, for officers.
@@ -106,6 +127,8 @@ struct CaseView {
     case_id: String,
     version: u64,
     stage: StageName,
+    /// Officers' notes, oldest first.
+    notes: Vec<Note>,
     /// The aggregate's state: file, username, stage data, claim.
     #[schema(value_type = Object)]
     case: Case,
@@ -123,6 +146,7 @@ async fn case(
         case_id: id,
         version: loaded.version,
         stage,
+        notes: loaded.case.notes.clone(),
         case: loaded.case,
     })
     .into_response();
@@ -417,6 +441,104 @@ async fn pr_card_mailing(
         &id,
         &headers,
         CaseCommand::RecordPrCardMailed,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    /// For officers only; never shown to the applicant or in analysts' figures.
+    text: Text,
+}
+
+/// Writes an officer's note on the case (open or closed), shown in the case view.
+#[utoipa::path(post, path = "/v1/cases/{id}/notes", tag = "officers",
+    request_body = NoteBody, params(CaseId, IfMatch),
+    responses((status = 201, body = CommandAnswer, description = "the note is recorded")))]
+async fn note(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(CaseId { id }): Path<CaseId>,
+    JsonBody(body): JsonBody<NoteBody>,
+) -> Result<Response, ApiError> {
+    let command = CaseCommand::AddNote { text: body.text };
+    run(&state, &caller, &id, &headers, command).await
+}
+
+/// The case's e-mails and where each stands: kind, language, queued / sent / failed with
+/// times and the outlet's error; never a body, a recipient or a secret. On SMTP, `sent`
+/// means the relay accepted the message.
+#[utoipa::path(get, path = "/v1/cases/{id}/messages", tag = "officers", params(CaseId),
+    responses((status = 200, body = Vec<MessageStatus>)))]
+async fn messages(
+    State(state): State<AppState>,
+    Path(CaseId { id }): Path<CaseId>,
+) -> Result<Response, ApiError> {
+    if state.cases.load(&id).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let listed = prconfirm_projections::mail::messages(&state.db, &id)
+        .await
+        .map_err(crate::http::error::storage)?;
+    Ok(Json(listed).into_response())
+}
+
+/// New temporary credentials for an applicant who lost them or whose temporary password
+/// lapsed (the case waits for an account or for the password change): the old account and
+/// its temporary password end with the event's append, and the department makes and e-mails
+/// new ones (a new username and temporary password).
+#[utoipa::path(post, path = "/v1/cases/{id}/credentials", tag = "officers",
+    params(CaseId, IfMatch), responses((status = 200, body = CommandAnswer,
+        description = "reissued: the old temporary password no longer works; new credentials are e-mailed")))]
+async fn credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(CaseId { id }): Path<CaseId>,
+) -> Result<Response, ApiError> {
+    run(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        CaseCommand::ReissueCredentials,
+    )
+    .await
+}
+
+/// Sends the invitation again with a fresh code while it is open; the old code stops
+/// working with the event's append.
+#[utoipa::path(post, path = "/v1/cases/{id}/invitation", tag = "officers",
+    params(CaseId, IfMatch), responses((status = 200, body = CommandAnswer,
+        description = "re-sent: only the new code opens the invitation")))]
+async fn invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(CaseId { id }): Path<CaseId>,
+) -> Result<Response, ApiError> {
+    let loaded = state.cases.load(&id).await?.ok_or(ApiError::NotFound)?;
+    // Ask the rules first: a refused re-send parks no code.
+    let ctx = prconfirm_domain::case::Ctx {
+        now: state.cases.clock().now(),
+        actor: prconfirm_domain::values::ActorId::parse(&caller.0.username)
+            .map_err(|_| ApiError::Internal)?,
+        expected_version: if_match(&headers)?,
+    };
+    loaded
+        .case
+        .decide(&CaseCommand::ResendInvitation, &ctx)
+        .map_err(|e| ApiError::from(CommandError::Rejected(e)))?;
+    let file = loaded.case.file.as_ref().ok_or(ApiError::NotFound)?;
+    state.park_resent_invitation(&id, file).await?;
+    run(
+        &state,
+        &caller,
+        &id,
+        &headers,
+        CaseCommand::ResendInvitation,
     )
     .await
 }

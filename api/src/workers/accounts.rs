@@ -1,5 +1,6 @@
 //! The accounts reactor: on an accepted invitation, the department creates the applicant's
-//! portal account and e-mails the credentials, exactly once per acceptance.
+//! portal account and e-mails the credentials, exactly once per acceptance; the same again
+//! when an officer reissues the credentials (whose append already ended the old account).
 //!
 //! The acceptance's request only appends `InvitationAccepted` and answers. Here, outside any
 //! transaction, the reactor draws a username and a temporary password (Argon2 hashing is the
@@ -45,6 +46,7 @@ pub struct NewAccount {
     /// The sequence of the case's `AccountCreated`: the message's id.
     created: i64,
     recipient: String,
+    language: prconfirm_domain::values::Language,
     mail: (String, String),
 }
 
@@ -133,7 +135,10 @@ impl Reactor for AccountsReactor {
     }
 
     fn wants(&self, event: &CaseEvent) -> bool {
-        matches!(event, CaseEvent::InvitationAccepted { .. })
+        matches!(
+            event,
+            CaseEvent::InvitationAccepted { .. } | CaseEvent::CredentialsReissued { .. }
+        )
     }
 
     /// Argon2 hashing of the temporary passwords spreads over the cores, a case each.
@@ -201,6 +206,7 @@ impl Reactor for AccountsReactor {
             expires_at,
             created,
             recipient: file.email.as_str().to_owned(),
+            language: file.language,
             mail,
         }))
     }
@@ -227,8 +233,14 @@ impl Reactor for AccountsReactor {
         )
         .await
         .map_err(account_error)?;
-        let id = mail::message_id(&item.case_id, account.created);
-        mail::queue(conn, &id, &account.recipient, &account.mail).await?;
+        let envelope = mail::Envelope {
+            case_id: &item.case_id,
+            sequence: account.created,
+            kind: mail::MailKind::Credentials,
+            language: account.language,
+            recipient: &account.recipient,
+        };
+        mail::queue(conn, &envelope, &account.mail).await?;
         tracing::info!(case = %item.case_id, "applicant account created");
         Ok(())
     }

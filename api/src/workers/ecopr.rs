@@ -55,6 +55,7 @@ pub struct Made {
     pdf_sha256: Sha256Hex,
     verification_sha256: Sha256Hex,
     recipient: String,
+    language: Language,
     mail: (String, String),
 }
 
@@ -239,6 +240,7 @@ impl Reactor for EcoprReactor {
             pdf_sha256,
             verification_sha256,
             recipient: file.email.as_str().to_owned(),
+            language: file.language,
             mail,
         }))
     }
@@ -268,8 +270,14 @@ impl Reactor for EcoprReactor {
                 .await
                 .map(drop))?;
         }
-        let id = mail::message_id(&item.case_id, item.sequence);
-        mail::queue(conn, &id, &made.recipient, &made.mail).await?;
+        let envelope = mail::Envelope {
+            case_id: &item.case_id,
+            sequence: item.sequence,
+            kind: mail::MailKind::EcoprReady,
+            language: made.language,
+            recipient: &made.recipient,
+        };
+        mail::queue(conn, &envelope, &made.mail).await?;
         tracing::info!(document = %made.document_number, "eCoPR document made");
         Ok(())
     }

@@ -87,6 +87,15 @@ pub enum CaseCommand {
     Withdraw {
         reason: Text,
     },
+    /// Send the invitation again with a fresh code, while it is open (officers).
+    ResendInvitation,
+    /// New temporary credentials for an applicant who has not yet replaced the temporary
+    /// password (lost, or lapsed unused) (officers).
+    ReissueCredentials,
+    /// Write a note on the case (officers), open or closed.
+    AddNote {
+        text: Text,
+    },
 }
 
 impl CaseCommand {
@@ -117,6 +126,9 @@ impl CaseCommand {
             Self::ExpireClaim => "ExpireClaim",
             Self::ReferToInPersonLanding { .. } => "ReferToInPersonLanding",
             Self::Withdraw { .. } => "Withdraw",
+            Self::AddNote { .. } => "AddNote",
+            Self::ResendInvitation => "ResendInvitation",
+            Self::ReissueCredentials => "ReissueCredentials",
         }
     }
 

@@ -32,6 +32,17 @@ impl Case {
                 });
             }
         }
+        // A note is a record about the case, not a step of it: closed cases take notes too.
+        if let C::AddNote { text } = cmd {
+            if self.stage == Stage::New {
+                return Err(refuse());
+            }
+            return Ok(vec![E::NoteAdded {
+                by: ctx.actor.clone(),
+                text: text.clone(),
+                at,
+            }]);
+        }
         if self.stage.is_terminal() {
             return Err(refuse());
         }
@@ -81,6 +92,24 @@ impl Case {
                 }
                 E::InvitationReminded { at }
             }
+            (C::ResendInvitation, Stage::Invited { respond_by, .. }) => {
+                if at > *respond_by {
+                    return Err(CaseError::InvitationExpired {
+                        respond_by: *respond_by,
+                    });
+                }
+                E::InvitationResent {
+                    by: ctx.actor.clone(),
+                    at,
+                }
+            }
+            (
+                C::ReissueCredentials,
+                Stage::AwaitingAccount | Stage::AwaitingPasswordChange { .. },
+            ) => E::CredentialsReissued {
+                by: ctx.actor.clone(),
+                at,
+            },
             (C::ExpireInvitation, Stage::Invited { respond_by, .. }) => {
                 if at <= *respond_by {
                     return Err(CaseError::InvitationStillOpen {

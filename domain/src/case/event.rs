@@ -205,6 +205,26 @@ pub enum CaseEvent {
         reason: Text,
         at: DateTime<Utc>,
     },
+    /// An officer re-sent the invitation with a fresh code; the old code stopped working in
+    /// the same transaction. The code is never here.
+    InvitationResent {
+        by: ActorId,
+        at: DateTime<Utc>,
+    },
+    /// An officer asked for new temporary credentials (lost, or lapsed unused): the old
+    /// account and its temporary password ended in the same transaction, and the case
+    /// waits for the department to make the new ones.
+    CredentialsReissued {
+        by: ActorId,
+        at: DateTime<Utc>,
+    },
+    /// An officer wrote a note on the case: for officers only, never in analysts' figures.
+    NoteAdded {
+        by: ActorId,
+        #[serde(deserialize_with = "crate::values::stored::text")]
+        text: Text,
+        at: DateTime<Utc>,
+    },
 }
 
 impl CaseEvent {
@@ -237,6 +257,9 @@ impl CaseEvent {
             Self::ClaimExpired { .. } => "ClaimExpired",
             Self::ReferredToInPersonLanding { .. } => "ReferredToInPersonLanding",
             Self::CaseWithdrawn { .. } => "CaseWithdrawn",
+            Self::NoteAdded { .. } => "NoteAdded",
+            Self::InvitationResent { .. } => "InvitationResent",
+            Self::CredentialsReissued { .. } => "CredentialsReissued",
         }
     }
 
@@ -268,7 +291,10 @@ impl CaseEvent {
             | Self::ClaimReleased { at, .. }
             | Self::ClaimExpired { at, .. }
             | Self::ReferredToInPersonLanding { at, .. }
-            | Self::CaseWithdrawn { at, .. } => *at,
+            | Self::CaseWithdrawn { at, .. }
+            | Self::NoteAdded { at, .. }
+            | Self::InvitationResent { at, .. }
+            | Self::CredentialsReissued { at, .. } => *at,
         }
     }
 
@@ -280,9 +306,12 @@ impl CaseEvent {
         use StageName as S;
         match (before, self) {
             (_, Self::Invited { .. }) => S::Invited,
-            (_, Self::InvitationAccepted { .. } | Self::TemporaryPasswordExpired { .. }) => {
-                S::AwaitingAccount
-            }
+            (
+                _,
+                Self::InvitationAccepted { .. }
+                | Self::TemporaryPasswordExpired { .. }
+                | Self::CredentialsReissued { .. },
+            ) => S::AwaitingAccount,
             (
                 _,
                 Self::InvitationDeclined { .. }

@@ -20,7 +20,8 @@ pub use error::{CaseError, Requirement};
 pub use event::{upcast, CaseEvent, CaseFile, ReturnReason};
 pub use stage_name::StageName;
 pub use state::{
-    Addresses, Case, Claim, Ecopr, Granted, PhotoState, Progress, Referral, Stage, UploadedPhoto,
+    Addresses, Case, Claim, Ecopr, Granted, Note, PhotoState, Progress, Referral, Stage,
+    UploadedPhoto,
 };
 
 use cqrs_es::event_sink::EventSink;

@@ -24,6 +24,24 @@ pub struct Case {
     /// When the invitation went out (absent from snapshots taken before it was kept).
     #[serde(default)]
     pub invited_at: Option<DateTime<Utc>>,
+    /// When the temporary password lapsed unused, until new credentials are asked for or
+    /// made: the case needs an officer (absent from snapshots taken before it was kept).
+    #[serde(default)]
+    pub credentials_lapsed_at: Option<DateTime<Utc>>,
+    /// Officers' notes, oldest first (absent from snapshots taken before notes existed).
+    #[serde(default)]
+    pub notes: Vec<Note>,
+}
+
+/// A note an officer wrote on the case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Note {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub by: ActorId,
+    pub at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::values::stored::text")]
+    pub text: Text,
 }
 
 /// An officer's lease on a case.
@@ -259,11 +277,20 @@ impl Case {
                 },
             ) => {
                 self.username = Some(username);
+                self.credentials_lapsed_at = None;
                 Stage::AwaitingPasswordChange {
                     expires_at: temporary_password_expires_at,
                 }
             }
-            (_, E::TemporaryPasswordExpired { .. }) => Stage::AwaitingAccount,
+            (_, E::TemporaryPasswordExpired { at }) => {
+                self.credentials_lapsed_at = Some(at);
+                Stage::AwaitingAccount
+            }
+            (_, E::CredentialsReissued { .. }) => {
+                self.credentials_lapsed_at = None;
+                self.username = None;
+                Stage::AwaitingAccount
+            }
             (_, E::PasswordChanged { .. }) => Stage::Confirming(Progress::default()),
             (Stage::Confirming(mut p), E::PresenceDeclared { at }) => {
                 p.presence = Some(at);
@@ -403,6 +430,10 @@ impl Case {
                 self.close(Stage::Referred(Referral::Officer { by, reason }))
             }
             (_, E::CaseWithdrawn { by, reason, .. }) => self.close(Stage::Withdrawn { by, reason }),
+            (stage, E::NoteAdded { by, text, at }) => {
+                self.notes.push(Note { by, at, text });
+                stage
+            }
             (stage, _) => stage,
         };
     }

@@ -885,3 +885,113 @@ fn each_return_reason_is_serialized_as_its_code() {
         );
     }
 }
+
+#[test]
+fn an_officer_notes_an_open_or_closed_case_without_moving_it() {
+    let mut h = history::photo_uploaded();
+    let before = given(&h);
+    let events = before
+        .decide(
+            &CaseCommand::AddNote {
+                text: text("called the applicant"),
+            },
+            &ctx(9, "officer.a"),
+        )
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![CaseEvent::NoteAdded {
+            by: actor("officer.a"),
+            text: text("called the applicant"),
+            at: t(9),
+        }]
+    );
+    h.extend(events);
+    let noted = given(&h);
+    assert_eq!(noted.stage, before.stage);
+    assert_eq!(
+        noted.notes,
+        vec![Note {
+            by: actor("officer.a"),
+            at: t(9),
+            text: text("called the applicant"),
+        }]
+    );
+    h.push(CaseEvent::CaseWithdrawn {
+        by: actor("officer.a"),
+        reason: text("asked"),
+        at: t(10),
+    });
+    let note = CaseCommand::AddNote {
+        text: text("why it closed"),
+    };
+    assert!(given(&h).decide(&note, &ctx(11, "officer.b")).is_ok());
+    assert_eq!(
+        Case::default().decide(&note, &ctx(11, "officer.b")),
+        Err(invalid("AddNote", StageName::New))
+    );
+}
+
+#[test]
+fn an_open_invitation_can_be_sent_again_and_a_lapsed_one_cannot() {
+    let mut h = history::invited();
+    let events = given(&h)
+        .decide(&CaseCommand::ResendInvitation, &ctx(10, "officer.a"))
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![CaseEvent::InvitationResent {
+            by: actor("officer.a"),
+            at: t(10),
+        }]
+    );
+    h.extend(events);
+    assert_eq!(given(&h).stage.name(), StageName::Invited);
+    assert_eq!(
+        given(&h).decide(&CaseCommand::ResendInvitation, &ctx(1_001, "officer.a")),
+        Err(CaseError::InvitationExpired {
+            respond_by: t(1_000)
+        })
+    );
+    assert_eq!(
+        given(&history::accepted()).decide(&CaseCommand::ResendInvitation, &ctx(10, "officer.a")),
+        Err(invalid("ResendInvitation", StageName::AwaitingAccount))
+    );
+}
+
+#[test]
+fn credentials_are_reissued_until_the_password_is_changed_and_clear_a_lapse() {
+    // A lapsed temporary password marks the case for an officer.
+    let mut h = history::account();
+    h.push(CaseEvent::TemporaryPasswordExpired { at: t(100) });
+    assert_eq!(given(&h).credentials_lapsed_at, Some(t(100)));
+    assert_eq!(given(&h).stage, Stage::AwaitingAccount);
+
+    let events = given(&h)
+        .decide(&CaseCommand::ReissueCredentials, &ctx(101, "officer.a"))
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![CaseEvent::CredentialsReissued {
+            by: actor("officer.a"),
+            at: t(101),
+        }]
+    );
+    h.extend(events);
+    let reissued = given(&h);
+    assert_eq!(reissued.stage, Stage::AwaitingAccount);
+    assert_eq!(reissued.credentials_lapsed_at, None);
+    assert_eq!(reissued.username, None);
+
+    // Lost before use: reissued from the password change too.
+    let case = given(&history::account());
+    assert!(case
+        .decide(&CaseCommand::ReissueCredentials, &ctx(5, "officer.a"))
+        .is_ok());
+    // Once the password is the applicant's own, there is nothing to reissue.
+    assert_eq!(
+        given(&history::confirming())
+            .decide(&CaseCommand::ReissueCredentials, &ctx(5, "officer.a")),
+        Err(invalid("ReissueCredentials", StageName::Confirming))
+    );
+}

@@ -6,7 +6,7 @@ use prconfirm_domain::case::CaseEvent;
 use prconfirm_domain::values::Language;
 use prconfirm_migrations::on_conn;
 
-use super::outbox::{language_code, message_id, queue, SecretKind};
+use super::outbox::{language_code, queue, Envelope, MailKind, SecretKind};
 use super::text::{self, Notice, Recipient};
 use crate::runtime::{Item, ItemError, Reactor};
 use crate::store::Conn;
@@ -59,6 +59,31 @@ async fn recipient(conn: &mut Conn<'_>, case_id: &str) -> Result<Recipient, Item
     })
 }
 
+/// Takes the invitation code parked for the case's next invitation, with its recipient: it
+/// leaves the database in the message that carries it.
+async fn take_code(
+    conn: &mut Conn<'_>,
+    case_id: &str,
+) -> Result<Option<(String, String)>, ItemError> {
+    let secret = "SELECT recipient, secret FROM mail_secrets WHERE case_id = $1 AND kind = $2";
+    let kind = SecretKind::Invitation.as_str();
+    let parked: Option<(String, String)> = on_conn!(conn, |c| sqlx::query_as(secret)
+        .bind(case_id)
+        .bind(kind)
+        .fetch_optional(&mut **c)
+        .await)?;
+    if parked.is_some() {
+        let consume = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
+        on_conn!(conn, |c| sqlx::query(consume)
+            .bind(case_id)
+            .bind(kind)
+            .execute(&mut **c)
+            .await
+            .map(drop))?;
+    }
+    Ok(parked)
+}
+
 #[async_trait]
 impl Reactor for MailComposer {
     type Work = ();
@@ -68,7 +93,10 @@ impl Reactor for MailComposer {
     }
 
     fn wants(&self, event: &CaseEvent) -> bool {
-        matches!(event, CaseEvent::Invited { .. }) || notice_of(event).is_some()
+        matches!(
+            event,
+            CaseEvent::Invited { .. } | CaseEvent::InvitationResent { .. }
+        ) || notice_of(event).is_some()
     }
 
     /// Everything happens in the record: it reads and writes only the database.
@@ -77,7 +105,6 @@ impl Reactor for MailComposer {
     }
 
     async fn record(&self, conn: &mut Conn<'_>, item: &Item, (): ()) -> Result<(), ItemError> {
-        let id = message_id(&item.case_id, item.sequence);
         if let CaseEvent::Invited {
             file, respond_by, ..
         } = &item.event
@@ -95,35 +122,50 @@ impl Reactor for MailComposer {
                 .execute(&mut **c)
                 .await
                 .map(drop))?;
-            let secret = "SELECT recipient, secret FROM mail_secrets \
-                          WHERE case_id = $1 AND kind = $2";
-            let kind = SecretKind::Invitation.as_str();
-            let parked: Option<(String, String)> = on_conn!(conn, |c| sqlx::query_as(secret)
-                .bind(&item.case_id)
-                .bind(kind)
-                .fetch_optional(&mut **c)
-                .await)?;
             // An invitation made through the API always parks its code first; a case made
             // some other way (generated data, a test) has none, and gets no invitation.
-            let Some((to, code)) = parked else {
+            let Some((to, code)) = take_code(conn, &item.case_id).await? else {
                 tracing::warn!(case = %item.case_id, "no invitation code parked; no invitation sent");
                 return Ok(());
             };
-            queue(conn, &id, &to, &text::invitation(file, *respond_by, &code)).await?;
-            let consume = "DELETE FROM mail_secrets WHERE case_id = $1 AND kind = $2";
-            on_conn!(conn, |c| sqlx::query(consume)
-                .bind(&item.case_id)
-                .bind(kind)
-                .execute(&mut **c)
-                .await
-                .map(drop))?;
+            let envelope = Envelope {
+                case_id: &item.case_id,
+                sequence: item.sequence,
+                kind: MailKind::Invitation,
+                language: file.language,
+                recipient: &to,
+            };
+            queue(conn, &envelope, &text::invitation(file, *respond_by, &code)).await?;
+            return Ok(());
+        }
+        if let CaseEvent::InvitationResent { .. } = &item.event {
+            let Some((to, code)) = take_code(conn, &item.case_id).await? else {
+                tracing::warn!(case = %item.case_id, "no invitation code parked; nothing re-sent");
+                return Ok(());
+            };
+            let recipient = recipient(conn, &item.case_id).await?;
+            let envelope = Envelope {
+                case_id: &item.case_id,
+                sequence: item.sequence,
+                kind: MailKind::Invitation,
+                language: recipient.language,
+                recipient: &to,
+            };
+            queue(conn, &envelope, &text::invitation_again(&recipient, &code)).await?;
             return Ok(());
         }
         let Some(notice) = notice_of(&item.event) else {
             return Ok(());
         };
         let to = recipient(conn, &item.case_id).await?;
-        queue(conn, &id, &to.email, &text::notice(&notice, &to)).await?;
+        let envelope = Envelope {
+            case_id: &item.case_id,
+            sequence: item.sequence,
+            kind: notice.kind(),
+            language: to.language,
+            recipient: &to.email,
+        };
+        queue(conn, &envelope, &text::notice(&notice, &to)).await?;
         Ok(())
     }
 }

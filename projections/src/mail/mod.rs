@@ -20,8 +20,13 @@
 mod compose;
 mod deliver;
 mod outbox;
+pub mod status;
 pub mod text;
 
 pub use compose::MailComposer;
 pub use deliver::{build, MailSender};
-pub use outbox::{language_code, message_id, queue, store_secret, MailError, Outlet, SecretKind};
+pub use outbox::{
+    language_code, message_id, queue, store_secret, Envelope, MailError, MailKind, Outlet,
+    SecretKind,
+};
+pub use status::{messages, MessageState, MessageStatus};

@@ -81,6 +81,53 @@ pub fn message_id(case_id: &str, sequence: i64) -> String {
     format!("{case_id}-{sequence}")
 }
 
+/// What a message is about, as officers see it in the case's message status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
+    /// The invitation, with its code.
+    Invitation,
+    /// The portal username and temporary password.
+    Credentials,
+    /// The answer date of the invitation is near.
+    Reminder,
+    /// The invitation lapsed unanswered.
+    InvitationExpired,
+    /// An officer returned the photo.
+    PhotoReturned,
+    /// The eCoPR (or a corrected one) can be downloaded.
+    EcoprReady,
+    /// The PR card was mailed.
+    CardMailed,
+}
+
+impl MailKind {
+    /// The code it is stored under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invitation => "invitation",
+            Self::Credentials => "credentials",
+            Self::Reminder => "reminder",
+            Self::InvitationExpired => "invitation_expired",
+            Self::PhotoReturned => "photo_returned",
+            Self::EcoprReady => "ecopr_ready",
+            Self::CardMailed => "card_mailed",
+        }
+    }
+}
+
+/// Who a message goes to and what it is, beside its text: the outbox row's envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    pub case_id: &'a str,
+    /// The event the message tells of: with the case, the message's id.
+    pub sequence: i64,
+    pub kind: MailKind,
+    pub language: Language,
+    pub recipient: &'a str,
+}
+
 /// Queues a message in the outbox inside the caller's transaction; a message of the same id
 /// queued before stays as it is.
 ///
@@ -88,17 +135,19 @@ pub fn message_id(case_id: &str, sequence: i64) -> String {
 /// Storage errors.
 pub async fn queue(
     conn: &mut Conn<'_>,
-    id: &str,
-    recipient: &str,
+    to: &Envelope<'_>,
     (subject, body): &(String, String),
 ) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO mail_outbox (id, recipient, subject, body) VALUES ($1, $2, $3, $4) \
-               ON CONFLICT (id) DO NOTHING";
+    let sql = "INSERT INTO mail_outbox (id, recipient, subject, body, case_id, kind, language) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
     on_conn!(conn, |c| sqlx::query(sql)
-        .bind(id)
-        .bind(recipient)
+        .bind(message_id(to.case_id, to.sequence))
+        .bind(to.recipient)
         .bind(subject)
         .bind(body)
+        .bind(to.case_id)
+        .bind(to.kind.as_str())
+        .bind(language_code(to.language))
         .execute(&mut **c)
         .await
         .map(drop))

@@ -20,9 +20,36 @@ fn full_name(given: &str, family: &str) -> String {
 
 /// The invitation, with its code.
 pub fn invitation(file: &CaseFile, respond_by: DateTime<Utc>, code: &str) -> Message {
-    let name = full_name(file.given_name.as_str(), file.family_name.as_str());
+    invitation_text(
+        file.given_name.as_str(),
+        file.family_name.as_str(),
+        file.language,
+        respond_by,
+        code,
+    )
+}
+
+/// The invitation sent again, with a fresh code, to the recipient its first one went to.
+pub fn invitation_again(to: &Recipient, code: &str) -> Message {
+    invitation_text(
+        &to.given_name,
+        &to.family_name,
+        to.language,
+        to.respond_by,
+        code,
+    )
+}
+
+fn invitation_text(
+    given_name: &str,
+    family_name: &str,
+    language: Language,
+    respond_by: DateTime<Utc>,
+    code: &str,
+) -> Message {
+    let name = full_name(given_name, family_name);
     let respond_by = day(respond_by);
-    match file.language {
+    match language {
         Language::Fr => (
             "Invitation : confirmer votre résidence permanente en ligne".into(),
             format!(
@@ -92,6 +119,18 @@ pub enum Notice {
         note: Option<Text>,
     },
     CardMailed,
+}
+
+impl Notice {
+    /// What the message is, in the case's message status.
+    pub fn kind(&self) -> super::MailKind {
+        match self {
+            Self::Reminder => super::MailKind::Reminder,
+            Self::InvitationExpired => super::MailKind::InvitationExpired,
+            Self::PhotoReturned { .. } => super::MailKind::PhotoReturned,
+            Self::CardMailed => super::MailKind::CardMailed,
+        }
+    }
 }
 
 /// What an applicant should do about a returned photo, by the published reason.

@@ -20,6 +20,7 @@ pub struct ServiceStandards {
     pub final_review: Duration,
     pub stale_invitation: Duration,
     pub amendment_request: Duration,
+    pub credentials_expired: Duration,
 }
 
 impl Default for ServiceStandards {
@@ -29,6 +30,7 @@ impl Default for ServiceStandards {
             final_review: Duration::days(5),
             stale_invitation: Duration::days(3),
             amendment_request: Duration::days(10),
+            credentials_expired: Duration::days(1),
         }
     }
 }
@@ -46,14 +48,18 @@ pub enum TaskKind {
     StaleInvitation,
     /// The applicant asked for a correction of the eCoPR.
     AmendmentRequest,
+    /// The temporary password lapsed unused: new credentials are needed
+    /// (`POST /v1/cases/{id}/credentials`).
+    CredentialsExpired,
 }
 
 impl TaskKind {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::PhotoReview,
         Self::FinalReview,
         Self::StaleInvitation,
         Self::AmendmentRequest,
+        Self::CredentialsExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +68,7 @@ impl TaskKind {
             Self::FinalReview => "final_review",
             Self::StaleInvitation => "stale_invitation",
             Self::AmendmentRequest => "amendment_request",
+            Self::CredentialsExpired => "credentials_expired",
         }
     }
 
@@ -102,6 +109,11 @@ fn task_after(
             TaskKind::StaleInvitation,
             *respond_by,
             standards.stale_invitation,
+        ),
+        Stage::AwaitingAccount if state.case.credentials_lapsed_at.is_some() => (
+            TaskKind::CredentialsExpired,
+            state.case.credentials_lapsed_at.unwrap_or(at),
+            standards.credentials_expired,
         ),
         Stage::Confirming(p) => match &p.photo {
             PhotoState::AwaitingReview(_) => (

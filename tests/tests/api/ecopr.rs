@@ -25,7 +25,12 @@ on_both_backends_db!(the_card_ordered_after_the_grant_is_recorded_as_mailed_once
 
 /// Walks the applicant's case to the officer's last step: presence, address, a photo the
 /// officer accepts.
-async fn ready_for_grant(server: &TestServer, officer: &str, applicant: &str, case_id: &str) {
+pub(crate) async fn ready_for_grant(
+    server: &TestServer,
+    officer: &str,
+    applicant: &str,
+    case_id: &str,
+) {
     for (path, body) in [
         ("/v1/my/case/presence", json!({"in_canada": true})),
         ("/v1/my/case/address", address_body()),
@@ -70,7 +75,7 @@ async fn approve(server: &TestServer, officer: &str, case_id: &str) -> (String, 
 
 /// Walks the applicant's case to the grant; answers the document number and the case's
 /// version (the sequence of `EcoprIssued`).
-async fn grant(
+pub(crate) async fn grant(
     server: &TestServer,
     officer: &str,
     applicant: &str,

@@ -682,10 +682,12 @@ async fn a_postgresql_that_could_lose_acknowledged_commits_is_refused(pool: sqlx
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{said}");
     assert!(said.contains("synchronous_commit = off"), "{said}");
-    sqlx::query(&format!("ALTER DATABASE \"{name}\" RESET synchronous_commit"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" RESET synchronous_commit"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
     let taken = migrate();
     assert!(
         taken.status.success(),
