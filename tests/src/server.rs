@@ -67,14 +67,7 @@ impl TestDb {
     /// [`TestServer::logs`].
     pub async fn serve_binary(self, env: &[(&str, &str)]) -> TestServer {
         let url = match &self {
-            Self::Postgres(pool) => {
-                let name: String = sqlx::query_scalar("SELECT current_database()")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                let server = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-                Some(with_database(&server, &name))
-            }
+            Self::Postgres(pool) => Some(database_url(pool).await),
             Self::Sqlite => None,
         };
         let (db, dir) = self.open().await;
@@ -316,17 +309,7 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let replayed = response
-            .headers()
-            .get("idempotent-replayed")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::Null),
-            replayed,
-        )
+        keyed_answer(response).await
     }
 
     /// Stops this server and starts a new one on the same database and data directory.
@@ -380,12 +363,7 @@ impl TestServer {
             .env("PRCONFIRM_LOG", "warn");
         match &self.db {
             Database::Postgres(pool) => {
-                let name: String = sqlx::query_scalar("SELECT current_database()")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                let server = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-                command.env("DATABASE_URL", with_database(&server, &name));
+                command.env("DATABASE_URL", database_url(pool).await);
             }
             Database::Sqlite(_) => {
                 command.env_remove("DATABASE_URL");
@@ -417,17 +395,7 @@ impl TestServer {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let replayed = response
-            .headers()
-            .get("idempotent-replayed")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::Null),
-            replayed,
-        )
+        keyed_answer(response).await
     }
 
     /// Uploads a photo as the applicant holding `token`.
@@ -583,4 +551,31 @@ impl TestServer {
             .await)
         .unwrap()
     }
+}
+
+/// A keyed command's answer: its status, its JSON body (Null if none) and whether it was an
+/// idempotent replay (`Idempotent-Replayed`).
+async fn keyed_answer(response: reqwest::Response) -> (StatusCode, Value, Option<String>) {
+    let status = response.status();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        replayed,
+    )
+}
+
+/// The URL the real binary reaches the test database at: `DATABASE_URL`'s cluster, the
+/// pool's database.
+async fn database_url(pool: &sqlx::PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    with_database(&server, &name)
 }

@@ -476,7 +476,8 @@ async fn messages(
     State(state): State<AppState>,
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
-    if state.cases.load(&id).await?.is_none() {
+    // Whether the case exists, without loading it.
+    if state.cases.version(&id).await?.is_none() {
         return Err(ApiError::NotFound);
     }
     let listed = prconfirm_projections::mail::messages(&state.db, &id)
