@@ -125,6 +125,7 @@ fn in_memory(cases: usize) -> f64 {
         let invite = CaseCommand::Invite {
             file: file(i),
             respond_by: start + Duration::days(30),
+            guardian_case: None,
         };
         let all = std::iter::once((invite, ActorRole::Officer)).chain(steps.iter().cloned());
         for (cmd, role) in all {

@@ -103,6 +103,7 @@ fn case_events(
         CaseCommand::Invite {
             file: fixtures::case_file(&application, &uci, "Zoë"),
             respond_by: at + Duration::days(30),
+            guardian_case: None,
         },
         &officer,
     ));

@@ -213,8 +213,16 @@ impl CaseService {
         meta: &RequestMeta,
     ) -> Result<Committed, CommandError> {
         let case_id = Uuid::new_v4().to_string();
-        self.run(&case_id, CaseCommand::Invite { file, respond_by }, meta)
-            .await
+        self.run(
+            &case_id,
+            CaseCommand::Invite {
+                file,
+                respond_by,
+                guardian_case: None,
+            },
+            meta,
+        )
+        .await
     }
 
     /// Grants PR and issues the eCoPR under a newly drawn document number.

@@ -161,6 +161,7 @@ fn to_command(op: &Op, now: i64) -> CaseCommand {
         Op::Invite { respond_in } => CaseCommand::Invite {
             file: fixtures::case_file("E001234567", "1234567890", "Amélie"),
             respond_by: t(now + respond_in),
+            guardian_case: None,
         },
         Op::Accept => CaseCommand::AcceptInvitation,
         Op::Decline => CaseCommand::DeclineInvitation,

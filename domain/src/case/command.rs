@@ -24,7 +24,13 @@ pub enum CaseCommand {
     Invite {
         file: CaseFile,
         respond_by: DateTime<Utc>,
+        /// For an applicant under 18: the case of the adult family member who acts for them
+        /// (the command layer checked the family and the ages).
+        #[serde(default)]
+        guardian_case: Option<String>,
     },
+    /// The applicant accepts; on a minor's case, the guardian accepts for them (the caller
+    /// checked that `ctx.actor` is the guardian).
     AcceptInvitation,
     DeclineInvitation,
     /// The answer date is near and no answer came: remind the applicant, once (system).

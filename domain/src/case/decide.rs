@@ -50,7 +50,14 @@ impl Case {
             self.check_not_claimed_by_another(ctx)?;
         }
         let event = match (cmd, &self.stage) {
-            (C::Invite { file, respond_by }, Stage::New) => {
+            (
+                C::Invite {
+                    file,
+                    respond_by,
+                    guardian_case,
+                },
+                Stage::New,
+            ) => {
                 if *respond_by <= at {
                     return Err(CaseError::RespondByNotInFuture {
                         respond_by: *respond_by,
@@ -60,6 +67,7 @@ impl Case {
                 E::Invited {
                     file: file.clone(),
                     respond_by: *respond_by,
+                    guardian_case: guardian_case.clone(),
                     at,
                 }
             }
@@ -69,7 +77,12 @@ impl Case {
                         respond_by: *respond_by,
                     });
                 }
-                if matches!(cmd, C::AcceptInvitation) {
+                if matches!(cmd, C::AcceptInvitation) && self.guardian_case.is_some() {
+                    E::InvitationAcceptedByGuardian {
+                        by: ctx.actor.clone(),
+                        at,
+                    }
+                } else if matches!(cmd, C::AcceptInvitation) {
                     E::InvitationAccepted { at }
                 } else {
                     E::InvitationDeclined { at }

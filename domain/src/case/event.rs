@@ -74,12 +74,24 @@ impl ReturnReason {
 /// Everything that can happen to a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CaseEvent {
+    /// Version 1.1; version 1.0 had no `guardian_case` (no minors were invited).
     Invited {
         file: CaseFile,
         respond_by: DateTime<Utc>,
+        /// A minor's case: the case of the guardian whose session acts for them. A case id,
+        /// not personal data.
+        #[serde(default)]
+        guardian_case: Option<String>,
         at: DateTime<Utc>,
     },
     InvitationAccepted {
+        at: DateTime<Utc>,
+    },
+    /// A minor's invitation, accepted by their guardian (`by`, the guardian's username): no
+    /// account is made for the minor; the case goes straight to the confirmations, which the
+    /// guardian makes from their own session.
+    InvitationAcceptedByGuardian {
+        by: ActorId,
         at: DateTime<Utc>,
     },
     /// The applicant declined; the case leaves the portal for an in-person landing.
@@ -233,6 +245,7 @@ impl CaseEvent {
         match self {
             Self::Invited { .. } => "Invited",
             Self::InvitationAccepted { .. } => "InvitationAccepted",
+            Self::InvitationAcceptedByGuardian { .. } => "InvitationAcceptedByGuardian",
             Self::InvitationDeclined { .. } => "InvitationDeclined",
             Self::InvitationReminded { .. } => "InvitationReminded",
             Self::InvitationExpired { .. } => "InvitationExpired",
@@ -268,6 +281,7 @@ impl CaseEvent {
         match self {
             Self::Invited { at, .. }
             | Self::InvitationAccepted { at }
+            | Self::InvitationAcceptedByGuardian { at, .. }
             | Self::InvitationDeclined { at }
             | Self::InvitationReminded { at }
             | Self::InvitationExpired { at }
@@ -319,7 +333,9 @@ impl CaseEvent {
                 | Self::ReferredToInPersonLanding { .. },
             ) => S::Referred,
             (_, Self::AccountCreated { .. }) => S::AwaitingPasswordChange,
-            (_, Self::PasswordChanged { .. }) => S::Confirming,
+            (_, Self::PasswordChanged { .. } | Self::InvitationAcceptedByGuardian { .. }) => {
+                S::Confirming
+            }
             (S::Confirming, Self::LeftCanada { .. }) => S::OnHold,
             (S::OnHold, Self::ReturnedToCanada { .. }) => S::Confirming,
             (S::Confirming, Self::PermanentResidenceGranted { .. }) => S::PrGranted,
@@ -335,6 +351,7 @@ impl CaseEvent {
         match self {
             Self::AddressConfirmed { .. } => upcast::ADDRESS_CONFIRMED_VERSION,
             Self::PhotoUploaded { .. } => upcast::PHOTO_UPLOADED_VERSION,
+            Self::Invited { .. } => upcast::INVITED_VERSION,
             _ => "1.0",
         }
     }
@@ -358,6 +375,8 @@ pub mod upcast {
     pub const ADDRESS_CONFIRMED_VERSION: &str = "2.0";
     /// Current version of `PhotoUploaded`.
     pub const PHOTO_UPLOADED_VERSION: &str = "1.1";
+    /// Current version of `Invited`.
+    pub const INVITED_VERSION: &str = "1.1";
 
     /// A step from an older shape of one event type to a newer one.
     #[derive(Debug, Clone, Copy)]
@@ -380,6 +399,11 @@ pub mod upcast {
             event_type: "PhotoUploaded",
             to_version: PHOTO_UPLOADED_VERSION,
             transform: photo_uploaded_v1_0_to_v1_1,
+        },
+        Upcaster {
+            event_type: "Invited",
+            to_version: INVITED_VERSION,
+            transform: invited_v1_0_to_v1_1,
         },
     ];
 
@@ -422,6 +446,18 @@ pub mod upcast {
                 body.insert("residential".to_owned(), address);
                 body.entry("mailing").or_insert(Value::Null);
             }
+        }
+        Value::Object(std::mem::replace(&mut outer, Map::new()))
+    }
+
+    /// `Invited` 1.0 `{file, respond_by, at}` to 1.1 `{file, respond_by, guardian_case: null,
+    /// at}`: before guardians existed every invited applicant acted for themselves.
+    pub fn invited_v1_0_to_v1_1(payload: Value) -> Value {
+        let Value::Object(mut outer) = payload else {
+            return payload;
+        };
+        if let Some(Value::Object(body)) = outer.get_mut("Invited") {
+            body.entry("guardian_case").or_insert(Value::Null);
         }
         Value::Object(std::mem::replace(&mut outer, Map::new()))
     }

@@ -31,6 +31,10 @@ pub struct Case {
     /// Officers' notes, oldest first (absent from snapshots taken before notes existed).
     #[serde(default)]
     pub notes: Vec<Note>,
+    /// A minor's case: the guardian's case, whose session acts on this one (absent from
+    /// snapshots taken before guardians existed, which had no minors).
+    #[serde(default)]
+    pub guardian_case: Option<String>,
 }
 
 /// A note an officer wrote on the case.
@@ -247,10 +251,12 @@ impl Case {
                 E::Invited {
                     file,
                     respond_by,
+                    guardian_case,
                     at,
                 },
             ) => {
                 self.file = Some(file);
+                self.guardian_case = guardian_case;
                 self.invited_at = Some(at);
                 Stage::Invited {
                     respond_by,
@@ -262,6 +268,7 @@ impl Case {
                 reminded: true,
             },
             (_, E::InvitationAccepted { .. }) => Stage::AwaitingAccount,
+            (_, E::InvitationAcceptedByGuardian { .. }) => Stage::Confirming(Progress::default()),
             (_, E::InvitationDeclined { .. }) => {
                 self.close(Stage::Referred(Referral::InvitationDeclined))
             }

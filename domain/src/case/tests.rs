@@ -71,6 +71,7 @@ mod history {
         vec![CaseEvent::Invited {
             file: file(),
             respond_by: t(1_000),
+            guardian_case: None,
             at: t(0),
         }]
     }
@@ -153,6 +154,7 @@ fn an_officer_invites_a_new_applicant() {
             &CaseCommand::Invite {
                 file: file(),
                 respond_by: t(1_000),
+                guardian_case: None,
             },
             &ctx(0, "officer.a"),
         )
@@ -172,6 +174,7 @@ fn an_invitation_needs_an_answer_date_in_the_future() {
     let cmd = CaseCommand::Invite {
         file: file(),
         respond_by: t(0),
+        guardian_case: None,
     };
     assert_eq!(
         given(&[]).decide(&cmd, &ctx(0, "officer.a")),
@@ -187,6 +190,7 @@ fn a_case_is_invited_only_once() {
     let cmd = CaseCommand::Invite {
         file: file(),
         respond_by: t(2_000),
+        guardian_case: None,
     };
     assert_eq!(
         given(&history::invited()).decide(&cmd, &ctx(5, "officer.a")),

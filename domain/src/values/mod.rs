@@ -13,7 +13,7 @@ mod schema;
 
 pub use address::{Address, MailingAddress, PostalCode, Province};
 pub use ids::{ActorId, ApplicationNumber, DocumentNumber, Uci};
-pub use person::{DateOfBirth, Email, Language, PersonName, Text};
+pub use person::{DateOfBirth, Email, Language, PersonName, Text, ADULT_AGE};
 pub use photo::{
     ImageFormat, PhotoRef, Sha256Hex, PHOTO_MAX_BYTES, PHOTO_MAX_SIZE, PHOTO_MIN_SIZE,
 };

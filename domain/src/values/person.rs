@@ -213,6 +213,9 @@ impl Language {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DateOfBirth(NaiveDate);
 
+/// The age of majority for the portal: under it, a guardian acts for the applicant.
+pub const ADULT_AGE: i32 = 18;
+
 impl DateOfBirth {
     /// # Errors
     /// [`ValueError::BirthInFuture`] or [`ValueError::BirthTooEarly`].
@@ -225,6 +228,17 @@ impl DateOfBirth {
             Ok(Self(date))
         }
     }
+    /// Whether the person is under `ADULT_AGE` years old on `on` (born on 29 February: of age
+    /// on 1 March of a year that has no 29 February).
+    pub fn is_minor_on(&self, on: NaiveDate) -> bool {
+        use chrono::Datelike;
+        let born = self.0;
+        let years = on.year() - born.year();
+        let birthday_passed = (on.month(), on.day()) >= (born.month(), born.day());
+        let age = if birthday_passed { years } else { years - 1 };
+        age < ADULT_AGE
+    }
+
     pub fn date(&self) -> NaiveDate {
         self.0
     }
@@ -434,6 +448,15 @@ mod tests {
     fn date_of_birth_is_not_in_the_future() {
         let today = day(2026, 11, 27);
         assert!(DateOfBirth::parse(today, today).is_ok());
+        let born =
+            |y, m, d| DateOfBirth::parse(day(y, m, d), today).unwrap_or_else(|e| panic!("{e}"));
+        // 18 on the day: of age; the day before: a minor.
+        assert!(!born(2008, 11, 27).is_minor_on(day(2026, 11, 27)));
+        assert!(born(2008, 11, 28).is_minor_on(day(2026, 11, 27)));
+        assert!(born(1980, 1, 1).is_minor_on(day(1980, 1, 1)));
+        // Born on 29 February: of age on 1 March of a common year, not on 28 February.
+        assert!(born(2008, 2, 29).is_minor_on(day(2026, 2, 28)));
+        assert!(!born(2008, 2, 29).is_minor_on(day(2026, 3, 1)));
         assert_eq!(
             DateOfBirth::parse(day(2026, 11, 28), today),
             Err(ValueError::BirthInFuture)

@@ -134,6 +134,7 @@ mod tests {
             CaseEvent::Invited {
                 file: prconfirm_domain::fixtures::case_file("E001234567", "1234567890", "Zoë"),
                 respond_by: t(respond_in_hours),
+                guardian_case: None,
                 at: t(0),
             },
         );

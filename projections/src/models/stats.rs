@@ -130,7 +130,9 @@ pub(crate) struct Deltas {
 fn daily_kind(event: &CaseEvent) -> Option<&'static str> {
     Some(match event {
         CaseEvent::Invited { .. } => "invited",
-        CaseEvent::InvitationAccepted { .. } => "invitation_accepted",
+        CaseEvent::InvitationAccepted { .. } | CaseEvent::InvitationAcceptedByGuardian { .. } => {
+            "invitation_accepted"
+        }
         CaseEvent::InvitationDeclined { .. } => "invitation_declined",
         CaseEvent::InvitationExpired { .. } => "invitation_expired",
         CaseEvent::PhotoUploaded { .. } => "photo_uploaded",
