@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 pub mod audit;
 pub mod consumers;
+pub mod invite;
 pub mod projections;
 pub mod staff;
 
@@ -72,6 +73,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ConsumersCommand,
     },
+    /// Invite a batch of people from a file (CSV or NDJSON), each row on its own, as the
+    /// named officer; per-row results on standard output, progress on standard error.
+    Invite {
+        #[command(flatten)]
+        store: Store,
+        #[command(flatten)]
+        keys: Keys,
+        #[command(flatten)]
+        rules: Rules,
+        #[command(flatten)]
+        args: invite::InviteArgs,
+    },
     /// Append synthetic cases (driven through the rules, chained like real ones) for
     /// benchmarks and demonstrations. Never on a production database.
     Generate {
@@ -135,6 +148,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             rules,
             command,
         } => projections::run(&Settings::from_groups(store, None, Some(rules))?, command).await,
+        Command::Invite {
+            store,
+            keys,
+            rules,
+            args,
+        } => {
+            invite::run(
+                &Settings::from_groups(store, Some(keys), Some(rules))?,
+                args,
+            )
+            .await
+        }
         Command::Consumers { store, command } => {
             consumers::run(&Settings::from_groups(store, None, None)?, command).await
         }

@@ -58,6 +58,9 @@ pub enum ApiError {
     /// 409: the person (application number, UCI) already has an open case: this one.
     #[error("this person already has an open case under this application: {0}")]
     AlreadyInvited(String),
+    /// 409: the step is not this caller's to take in the case's state (`code` says why).
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
     /// 412: `If-Match` names a version the case has left.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -100,7 +103,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated | Self::InvalidCredentials | Self::TemporaryPasswordExpired => {
@@ -109,9 +112,10 @@ impl ApiError {
             Self::PasswordChangeRequired | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::DownloadExpired(_) => StatusCode::GONE,
-            Self::Transition(_) | Self::ConcurrentUpdate | Self::AlreadyInvited(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::Transition(_)
+            | Self::ConcurrentUpdate
+            | Self::AlreadyInvited(_)
+            | Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -142,6 +146,7 @@ impl ApiError {
             Self::Transition(e) => transition_code(e),
             Self::ConcurrentUpdate => "concurrent_update",
             Self::AlreadyInvited(_) => "already_invited",
+            Self::Conflict { code, .. } => code,
             Self::PreconditionFailed(_) => "precondition_failed",
             Self::BadRequest { code, .. } => code,
             Self::MethodNotAllowed { .. } => "method_not_allowed",

@@ -7,15 +7,14 @@ use axum::http::HeaderMap;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use prconfirm_domain::case::{Case, CaseCommand, CaseFile, Note, ReturnReason, Stage, StageName};
-use prconfirm_domain::values::{
-    ApplicationNumber, DateOfBirth, Email, ImageFormat, Language, PersonName, Text, Uci,
-};
+use chrono::Duration;
+use prconfirm_domain::case::{Case, CaseCommand, Note, ReturnReason, Stage, StageName};
+use prconfirm_domain::values::{ImageFormat, Text};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
+use super::inviting::{InviteRow, Outcome};
 use crate::http::answer::CommandAnswer;
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{if_match, set_etag, IfMatch};
@@ -55,69 +54,23 @@ pub fn resource() -> Resource {
         .route(routes!(invitation), POST)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct Invite {
-    application_number: ApplicationNumber,
-    uci: Uci,
-    given_name: PersonName,
-    family_name: PersonName,
-    /// `YYYY-MM-DD`, on or after 1900-01-01 and not in the future.
-    #[schema(value_type = String, pattern = "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
-    date_of_birth: NaiveDate,
-    email: Email,
-    language: Language,
-    /// When the invitation lapses; 30 days from now by default.
-    #[serde(default)]
-    respond_by: Option<DateTime<Utc>>,
-}
-
 /// Invites one person: a new case, and the invitation e-mailed with its code. A person
 /// (application number, UCI) with an open case is not invited again: 409 `already_invited`
-/// with that `case_id`.
-#[utoipa::path(post, path = "/v1/cases", tag = "officers", request_body = Invite,
+/// with that `case_id`. An applicant under 18 needs `guardian_uci` (422 `guardian_required`):
+/// an adult family member under the same application, invited before (422
+/// `guardian_not_invited`, `guardian_is_minor`); an adult may not have one (422
+/// `guardian_not_needed`).
+#[utoipa::path(post, path = "/v1/cases", tag = "officers", request_body = InviteRow,
     responses((status = 201, body = CommandAnswer, description = "invited: `case_id` names the new case"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`already_invited`: `case_id` names the person's open case")))]
 async fn invite(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<Invite>,
+    JsonBody(body): JsonBody<InviteRow>,
 ) -> Result<Response, ApiError> {
-    let now = state.cases.clock().now();
-    let file = CaseFile {
-        application_number: body.application_number,
-        uci: body.uci,
-        given_name: body.given_name,
-        family_name: body.family_name,
-        date_of_birth: DateOfBirth::parse(body.date_of_birth, now.date_naive())?,
-        email: body.email,
-        language: body.language,
-    };
-    let respond_by = body
-        .respond_by
-        .unwrap_or(now + state.settings.invitation_valid_for);
-    if let Some(existing) = state.invited_case(&file).await? {
-        return Err(ApiError::AlreadyInvited(existing));
-    }
-    let case_id = uuid::Uuid::new_v4().to_string();
-    state.park_invitation(&case_id, &file).await?;
-    let person = file.clone();
-    let invited = state
-        .cases
-        .execute(
-            &case_id,
-            CaseCommand::Invite { file, respond_by },
-            &caller.meta()?,
-        )
-        .await;
-    match invited {
-        Ok(committed) => Ok(answer(&committed)),
-        // Another invitation of the same person won the race for the person's claim.
-        Err(CommandError::Conflict) => match state.invited_case(&person).await? {
-            Some(existing) => Err(ApiError::AlreadyInvited(existing)),
-            None => Err(ApiError::ConcurrentUpdate),
-        },
-        Err(e) => Err(e.into()),
+    match super::inviting::invite(&state, &caller.meta()?, body).await? {
+        Outcome::Created(committed) => Ok(answer(&committed)),
+        Outcome::Exists(existing) => Err(ApiError::AlreadyInvited(existing)),
     }
 }
 

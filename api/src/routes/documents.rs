@@ -41,7 +41,11 @@ pub fn resource() -> Resource {
         (status = 503, description = "document_pending: issued, the PDF is being made; Retry-After",
             body = Problem, content_type = "application/problem+json")))]
 pub async fn download(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    let case_id = caller.case_id()?;
+    download_of(&state, caller.case_id()?).await
+}
+
+/// The eCoPR in force of `case_id`, as [`download`] answers it.
+pub async fn download_of(state: &AppState, case_id: &str) -> Result<Response, ApiError> {
     let loaded = state.cases.load(case_id).await?.ok_or(ApiError::NotFound)?;
     let current = loaded
         .case

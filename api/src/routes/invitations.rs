@@ -71,7 +71,7 @@ async fn case_for(state: &AppState, code: &str, client: SocketAddr) -> Result<St
     responses((status = 200, body = Accepted),
         (status = 404, description = "no such invitation, or it expired",
             body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "already answered",
+        (status = 409, description = "already answered; or `guardian_accepts`: a minor's case, accepted by the guardian signed in",
             body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "too many wrong codes from this address; Retry-After",
             body = Problem, content_type = "application/problem+json")))]
@@ -85,12 +85,22 @@ async fn accept(
     // A lost race is another acceptance of the same invitation: look again, and answer as
     // it did. Three looks: something else entirely keeps changing the case.
     for _ in 0..3 {
-        let stage = state
+        let case = state
             .cases
             .load(&case_id)
             .await?
-            .map(|c| c.case.stage.name())
-            .ok_or(ApiError::NotFound)?;
+            .ok_or(ApiError::NotFound)?
+            .case;
+        if case.guardian_case.is_some() {
+            return Err(ApiError::Conflict {
+                code: "guardian_accepts",
+                detail: format!(
+                    "a minor's invitation is accepted by their guardian, signed in: POST \
+                     /v1/my/dependants/{case_id}/acceptance"
+                ),
+            });
+        }
+        let stage = case.stage.name();
         if stage != StageName::Invited {
             // Accepted, the account not made yet: a repeat of the acceptance (a double
             // click, a retry), answered as the first. Once the account exists the invitation

@@ -3,9 +3,11 @@
 
 mod audit;
 mod cases;
+mod dependants;
 mod documents;
 mod health;
 mod invitations;
+pub mod inviting;
 mod my_case;
 mod sessions;
 mod views;
@@ -25,13 +27,15 @@ use crate::openapi;
 use crate::state::AppState;
 
 /// Every resource's router and access rows.
-fn resources() -> [Resource; 8] {
+fn resources() -> [Resource; 10] {
     [
         health::resource(),
         sessions::resource(),
         invitations::resource(),
+        inviting::resource(),
         documents::resource(),
         my_case::resource(),
+        dependants::resource(),
         cases::resource(),
         views::resource(),
         audit::resource(),

@@ -230,11 +230,20 @@ async fn status(
     caller: Caller,
     crate::http::QueryParams(q): crate::http::QueryParams<MinVersion>,
 ) -> Result<Response, ApiError> {
-    let case_id = caller.case_id()?.to_owned();
+    status_of(&state, caller.case_id()?, q).await
+}
+
+/// The applicant's view of `case_id`, as [`status`] answers it.
+pub(super) async fn status_of(
+    state: &AppState,
+    case_id: &str,
+    q: MinVersion,
+) -> Result<Response, ApiError> {
+    let case_id = case_id.to_owned();
     let db = state.db.clone();
     let id = case_id.clone();
     let (version, view) =
-        crate::http::read::read_at_least(&state, &case_id, q.min_version, move || {
+        crate::http::read::read_at_least(state, &case_id, q.min_version, move || {
             let db = db.clone();
             let id = id.clone();
             async move {
@@ -264,16 +273,34 @@ async fn run(
     headers: &HeaderMap,
     command: CaseCommand,
 ) -> Result<Response, ApiError> {
-    let committed =
-        crate::http::execute(state, caller, caller.case_id()?, headers, command).await?;
+    run_on(state, caller, caller.case_id()?, headers, command).await
+}
+
+/// Runs `command` for `caller` on `case_id` (their own, or a dependant's).
+pub(super) async fn run_on(
+    state: &AppState,
+    caller: &Caller,
+    case_id: &str,
+    headers: &HeaderMap,
+    command: CaseCommand,
+) -> Result<Response, ApiError> {
+    let committed = crate::http::execute(state, caller, case_id, headers, command).await?;
     Ok(answer(&committed))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Presence {
+pub(super) struct Presence {
     /// False puts the case on hold until the applicant is back.
     in_canada: bool,
+}
+
+impl Presence {
+    pub(super) fn command(self) -> CaseCommand {
+        CaseCommand::DeclarePresence {
+            in_canada: self.in_canada,
+        }
+    }
 }
 
 #[utoipa::path(put, path = "/v1/my/case/presence", tag = "applicant", request_body = Presence,
@@ -284,19 +311,25 @@ async fn presence(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Presence>,
 ) -> Result<Response, ApiError> {
-    let command = CaseCommand::DeclarePresence {
-        in_canada: body.in_canada,
-    };
-    run(&state, &caller, &headers, command).await
+    run(&state, &caller, &headers, body.command()).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Addresses {
+pub(super) struct Addresses {
     residential: Address,
     /// Where mail goes, when not to the residence.
     #[serde(default)]
     mailing: Option<MailingAddress>,
+}
+
+impl Addresses {
+    pub(super) fn command(self) -> CaseCommand {
+        CaseCommand::ConfirmAddress {
+            residential: self.residential,
+            mailing: self.mailing,
+        }
+    }
 }
 
 #[utoipa::path(put, path = "/v1/my/case/address", tag = "applicant", request_body = Addresses,
@@ -307,11 +340,7 @@ async fn address(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Addresses>,
 ) -> Result<Response, ApiError> {
-    let command = CaseCommand::ConfirmAddress {
-        residential: body.residential,
-        mailing: body.mailing,
-    };
-    run(&state, &caller, &headers, command).await
+    run(&state, &caller, &headers, body.command()).await
 }
 
 /// Takes a raw `image/jpeg` or `image/png` body: checked from its bytes, decoded within
@@ -327,6 +356,17 @@ async fn photo(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    photo_on(&state, &caller, caller.case_id()?, &headers, body).await
+}
+
+/// Stores the photo in `body` and records it on `case_id`, as [`photo`] does.
+pub(super) async fn photo_on(
+    state: &AppState,
+    caller: &Caller,
+    case_id: &str,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let declared = headers
@@ -349,7 +389,7 @@ async fn photo(
     // decoded or written to the blob store.
     let case = state
         .cases
-        .load(caller.case_id()?)
+        .load(case_id)
         .await?
         .ok_or(ApiError::NotFound)?
         .case;
@@ -363,16 +403,13 @@ async fn photo(
         .map_err(|_| ApiError::Internal)?
         .map_err(|e| ApiError::from(prconfirm_commands::photo::PhotoError::Store(e)))?;
     let mut meta = caller.meta()?;
-    meta.expected_version = if_match(&headers)?;
+    meta.expected_version = if_match(headers)?;
     // The pre-check's flags go into the event and back to the applicant; they never refuse.
     let command = CaseCommand::UploadPhoto {
         photo: processed.reference,
         quality: processed.quality,
     };
-    let committed = state
-        .cases
-        .execute(caller.case_id()?, command, &meta)
-        .await?;
+    let committed = state.cases.execute(case_id, command, &meta).await?;
     Ok(answer(&committed))
 }
 
