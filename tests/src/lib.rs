@@ -4,8 +4,9 @@
 //! that speaks to it as a caller would), [`relay`], a real SMTP server for the delivery tests
 //! (and the mail benchmark), [`proxy`], a TCP proxy that can play a stopped database,
 //! [`binary`] and [`run_cli`], the real binary and its command line, the failure
-//! [`drills`] and the HTTP [`load`] generator.
+//! [`drills`], the HTTP [`load`] generator and the [`batch`]-invitation benchmark.
 
+pub mod batch;
 pub mod drills;
 pub mod load;
 pub mod proxy;

@@ -827,10 +827,15 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
 
 /// The server's peak resident memory (`VmHWM`), in MB.
 fn peak_rss_mb(pid: Option<u32>) -> Option<f64> {
+    memory_mb(pid, "VmHWM:")
+}
+
+/// A process's memory line of `/proc/PID/status` (`VmRSS:`, `VmHWM:`...), in MB.
+pub(crate) fn memory_mb(pid: Option<u32>, line: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(line))?
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -41,11 +41,24 @@ struct Args {
     /// With --markdown: no header line.
     #[arg(long)]
     no_header: bool,
+    /// Instead of a scenario: the batch-invitation benchmark, this many rows over HTTP and
+    /// as many from a file by `prconfirm invite --file` (a multiple of four).
+    #[arg(long)]
+    batch_rows: Option<usize>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(rows) = args.batch_rows {
+        for backend in &args.backends {
+            println!(
+                "{}",
+                prconfirm_tests::batch::run(*backend, rows).await?.render()
+            );
+        }
+        return Ok(());
+    }
     if args.markdown && !args.no_header {
         println!("{}", load::TABLE_HEADER);
     }

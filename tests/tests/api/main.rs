@@ -51,10 +51,12 @@ macro_rules! on_both_backends_db {
 }
 
 mod audit;
+mod batch;
 mod cli;
 mod ecopr;
 mod edge;
 mod files;
+mod guardians;
 mod guessing;
 mod instances;
 mod invitations;

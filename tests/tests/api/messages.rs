@@ -13,7 +13,10 @@ use crate::server::{TestDb, TestServer};
 use crate::{invite_body, invited_and_accepted};
 
 on_both_backends!(each_kind_of_message_shows_as_sent_with_its_language_and_never_its_secret);
-on_both_backends_db!(a_message_the_relay_refuses_shows_as_failed_with_the_relay_error);
+on_both_backends_db!(
+    a_message_the_relay_refuses_shows_as_failed_with_the_relay_error,
+    the_reminder_the_expiry_and_the_mailed_card_show_as_sent,
+);
 
 /// The case's messages once `done` holds of them (bounded wait).
 async fn messages_until(
@@ -184,5 +187,71 @@ async fn a_message_the_relay_refuses_shows_as_failed_with_the_relay_error(db: Te
         shared.accepted.lock().unwrap().len(),
         1,
         "sent means the relay accepted it"
+    );
+}
+
+async fn the_reminder_the_expiry_and_the_mailed_card_show_as_sent(db: TestDb) {
+    // Arrange: reminders an hour before the answer date, the card ordered at the grant, the
+    // clock looking every 100 ms.
+    let server = db
+        .serve(&[
+            "--remind-before-hours",
+            "1",
+            "--order-card-after-hours",
+            "0",
+            "--scheduler-interval-ms",
+            "100",
+        ])
+        .await;
+    let officer = server.officer("officer.a").await;
+
+    // Act: Zoé's invitation is due for its reminder three seconds after it is sent (an hour
+    // and three seconds before its answer date); Léo's lapses after three seconds, too soon
+    // for a reminder; Noé is brought to PR and his card recorded as mailed.
+    let soon = |secs: i64| (chrono::Utc::now() + chrono::Duration::seconds(secs)).to_rfc3339();
+    let mut cases = Vec::new();
+    for (uci, given, respond_by) in [
+        ("12345678", "Zoé", soon(3600 + 3)),
+        ("12345679", "Léo", soon(3)),
+    ] {
+        let mut body = invite_body(uci, given, "zoe@example.ca");
+        body["respond_by"] = json!(respond_by);
+        let (status, invited) = server
+            .call(Method::POST, "/v1/cases", Some(&officer), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{invited}");
+        cases.push(invited["case_id"].as_str().unwrap().to_owned());
+    }
+    let (applicant, granted) = crate::onboard(&server, &officer, "87654321", "Noé").await;
+    crate::ecopr::grant(&server, &officer, &applicant, &granted).await;
+    let mailing = format!("/v1/cases/{granted}/pr-card-mailing");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, answer) = server
+            .call(Method::POST, &mailing, Some(&officer), None)
+            .await;
+        if status == StatusCode::OK {
+            break;
+        }
+        // Until the clock has ordered the card.
+        assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+        assert!(Instant::now() < deadline, "the card was never ordered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Assert
+    let kinds = |m: &[Value]| -> Vec<String> {
+        m.iter()
+            .map(|m| m["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let listed = messages_until(&server, &officer, &cases[0], all_sent(2)).await;
+    assert_eq!(kinds(&listed), ["invitation", "reminder"]);
+    let listed = messages_until(&server, &officer, &cases[1], all_sent(2)).await;
+    assert_eq!(kinds(&listed), ["invitation", "invitation_expired"]);
+    let listed = messages_until(&server, &officer, &granted, all_sent(4)).await;
+    assert_eq!(
+        kinds(&listed),
+        ["invitation", "credentials", "ecopr_ready", "card_mailed"]
     );
 }
