@@ -73,7 +73,7 @@ fn row(first: usize, k: usize) -> Value {
         "family_name": "Silva",
         "date_of_birth": if minor { "2015-04-05" } else { "1988-04-05" },
         "email": format!("family{family}@example.ca"),
-        "language": if family % 2 == 0 { "en" } else { "fr" },
+        "language": if family.is_multiple_of(2) { "en" } else { "fr" },
     });
     if minor {
         body["guardian_uci"] = json!(format!("{:010}", 4_000_000_000u64 + head as u64));
@@ -96,7 +96,7 @@ fn ndjson(first: usize, rows: usize) -> String {
 /// If the server does not start or a row is not created.
 pub async fn run(backend: Backend, rows: usize) -> anyhow::Result<BatchReport> {
     ensure!(
-        rows > 0 && rows % 4 == 0,
+        rows > 0 && rows.is_multiple_of(4),
         "rows: a positive multiple of four"
     );
     let store = Store::new(backend, None).await?;
