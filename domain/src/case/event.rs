@@ -481,7 +481,7 @@ pub mod upcast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn address_confirmed_version_one_reads_as_version_two() {
@@ -580,7 +580,29 @@ mod tests {
         assert!(!upcast::is_current("AddressConfirmed", "1.0"));
         assert!(upcast::is_current("PhotoUploaded", "1.1"));
         assert!(upcast::is_current("AddressConfirmed", "2.0"));
-        assert!(upcast::is_current("Invited", "1.0"));
+        assert!(!upcast::is_current("Invited", "1.0"));
+        assert!(upcast::is_current("Invited", "1.1"));
+        assert!(upcast::is_current("CaseWithdrawn", "1.0"));
+    }
+
+    #[test]
+    fn an_invitation_from_before_guardians_loads_as_one_without_a_guardian() {
+        let stored = json!({"Invited": {"file": {"application_number": "E001234567",
+            "uci": "12345678", "given_name": "Ana", "family_name": "Silva",
+            "date_of_birth": "1990-04-05", "email": "ana@example.ca", "language": "en"},
+            "respond_by": "2026-02-01T00:00:00Z", "at": "2026-01-02T03:04:05Z"}});
+        let (version, payload) = upcast::to_current("Invited", "1.0", stored);
+        assert_eq!(version, "1.1");
+        assert_eq!(payload["Invited"]["guardian_case"], Value::Null);
+        let event: CaseEvent = serde_json::from_value(payload).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            event,
+            CaseEvent::Invited {
+                guardian_case: None,
+                ..
+            }
+        ));
+        assert_eq!(event.event_version(), "1.1");
     }
 
     #[test]
