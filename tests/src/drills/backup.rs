@@ -148,7 +148,7 @@ pub async fn run(
          at once); backup began after {at} acknowledged and took {:.2} s, {during} more \
          acknowledged meanwhile, {} still to come; restored onto {}{counter}: all {before} acknowledged before \
          it present once, {after} later ones too, nothing unacknowledged, {} events, no gap; \
-         {photos} photos, each in the restored blob store; {served}; audit verify passed; \
+         photos: {photos}, each in the restored blob store; {served}; audit verify passed; \
          views equal a rebuild",
         took.as_secs_f64(),
         n - by_then,
@@ -377,10 +377,12 @@ async fn serve_restore(
         "the restored server's queue answered {status} {view} for case {early}"
     );
     let invited = invite_and_read(&server, officer).await?;
+    // The other views apply the new invitation too before the server goes.
+    harness::projections_caught_up(restored, Duration::from_secs(60)).await?;
     server.stop().await?;
     Ok(format!(
-        "the restored server served {} families' status and photos, an early case, and a new \
-         invitation through its view ({invited})",
+        "the restored server served the families' status and photos ({}), an early case, and \
+         a new invitation through its view ({invited})",
         walked.len()
     ))
 }
