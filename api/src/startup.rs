@@ -33,6 +33,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let db = connect(settings).await?;
     durable(&db).await?;
     db.migrate().await.context("migrating the schema")?;
+    counter_past_the_log(&db).await?;
     tracing::info!(backend = %db.backend(), "database ready");
     Ok(db)
 }
@@ -84,6 +85,54 @@ async fn durable(db: &Database) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses a PostgreSQL cluster whose transaction counter has not passed the log's newest
+/// `tx`. That happens when a dump is restored into another cluster (a new machine) whose
+/// counter is behind the one the log came from: the restored events keep their `tx`, so the
+/// gap-safe feed (rows below the snapshot's xmin) shows none of them until the counter
+/// passes, and events appended meanwhile sort before them, behind every consumer's cursor,
+/// where no view or reactor would ever see them. Names the `pg_resetwal` that mends it.
+///
+/// # Errors
+/// If the cluster is behind the log, or cannot be asked.
+async fn counter_past_the_log(db: &Database) -> anyhow::Result<()> {
+    let Database::Postgres(pool) = db else {
+        return Ok(());
+    };
+    let newest: Option<i64> = sqlx::query_scalar(
+        "SELECT tx::text::bigint FROM events ORDER BY tx DESC, position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .context("reading the log's newest transaction")?;
+    let next: i64 =
+        sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+            .fetch_one(pool)
+            .await
+            .context("asking PostgreSQL for its next transaction")?;
+    match newest {
+        Some(newest) if newest >= next => {
+            let (epoch, xid) = next_xid_past(newest.unsigned_abs());
+            anyhow::bail!(
+                "the event log holds transaction {newest} but this PostgreSQL cluster's next                  one is {next}: the database was restored into a cluster whose transaction                  counter is behind the one it came from, and the feed would hide the log from                  every consumer. Stop PostgreSQL, run `pg_resetwal -e {epoch} -x {xid}                  <its data directory>` as its owner, start it and try again                  (docs/operations.md, \"Backups and restore\")"
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `pg_resetwal -e EPOCH -x XID` that puts a cluster's next transaction past `newest`
+/// (a full transaction id, epoch in the high 32 bits): on a multiple of 2^20, where a new
+/// commit-log segment begins, as pg_resetwal's documentation asks; never the reserved ids
+/// below 3.
+fn next_xid_past(newest: u64) -> (u64, u64) {
+    const SEGMENT: u64 = 1 << 20;
+    let mut next = (newest / SEGMENT + 1) * SEGMENT;
+    if next & 0xffff_ffff == 0 {
+        next += SEGMENT;
+    }
+    (next >> 32, next & 0xffff_ffff)
 }
 
 /// Opens the configured database as it is, without migrating it (for readers such as
@@ -372,4 +421,18 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_xid_past;
+
+    #[test]
+    fn the_counter_is_put_past_the_log_on_a_commit_log_segment() {
+        assert_eq!(next_xid_past(2_000), (0, 1 << 20));
+        assert_eq!(next_xid_past(1 << 20), (0, 2 << 20));
+        // The last segment of an epoch: the next begins the following epoch, past id 0.
+        assert_eq!(next_xid_past((1 << 32) - 5), (1, 1 << 20));
+        assert_eq!(next_xid_past((3 << 32) + 7), (3, 1 << 20));
+    }
 }

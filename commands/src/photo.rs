@@ -311,6 +311,42 @@ impl BlobStore {
     pub fn get(&self, digest: &Sha256Hex) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path(digest))
     }
+
+    /// Copies every stored blob that `other` lacks into it (as [`BlobStore::put`] stores:
+    /// synced, then renamed into place), for a backup. Blobs never change once stored, so a
+    /// copy into an earlier backup's store adds only the new ones; half-written files
+    /// (`.*.partial`) and anything not named by a digest are left behind. Answers how many
+    /// blobs were copied and how many `other` had already.
+    ///
+    /// # Errors
+    /// I/O errors (a missing store is an empty one).
+    pub fn copy_into(&self, other: &BlobStore) -> std::io::Result<(u64, u64)> {
+        let (mut copied, mut present) = (0, 0);
+        let top = match std::fs::read_dir(self.root.join("sha256")) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+            other => other?,
+        };
+        for prefix in top {
+            let prefix = prefix?;
+            if !prefix.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(prefix.path())? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let Some(digest) = name.to_str().and_then(|n| Sha256Hex::parse(n).ok()) else {
+                    continue;
+                };
+                if other.path(&digest).exists() {
+                    present += 1;
+                    continue;
+                }
+                other.put(&digest, &std::fs::read(entry.path())?)?;
+                copied += 1;
+            }
+        }
+        Ok((copied, present))
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +446,30 @@ mod tests {
         store.put(&digest, b"bytes").unwrap();
         assert_eq!(store.get(&digest).unwrap(), b"bytes");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_copy_of_the_blob_store_takes_every_blob_once_and_no_partial_file() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
+        let (from, to) = (
+            BlobStore::new(dir.join("from")),
+            BlobStore::new(dir.join("to")),
+        );
+        let (a, b) = (
+            Sha256Hex::parse(&"ab".repeat(32)).unwrap(),
+            Sha256Hex::parse(&"cd".repeat(32)).unwrap(),
+        );
+        from.put(&a, b"first").unwrap();
+        assert_eq!(from.copy_into(&to).unwrap(), (1, 0));
+        from.put(&b, b"second").unwrap();
+        std::fs::write(dir.join("from/sha256/cd/.partial"), b"half").unwrap();
+
+        assert_eq!(from.copy_into(&to).unwrap(), (1, 1));
+
+        assert_eq!(to.get(&a).unwrap(), b"first");
+        assert_eq!(to.get(&b).unwrap(), b"second");
+        assert!(!dir.join("to/sha256/cd/.partial").exists());
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -1,15 +1,17 @@
 //! The command line: `prconfirm serve`, `migrate`, `staff ...`, `audit ...`,
-//! `projections ...`, `consumers ...`.
+//! `projections ...`, `consumers ...`, `backup`.
 
 use clap::{Parser, Subcommand};
 
 pub mod audit;
+pub mod backup;
 pub mod consumers;
 pub mod invite;
 pub mod projections;
 pub mod staff;
 
 use self::audit::AuditCommand;
+use self::backup::BackupArgs;
 use self::consumers::ConsumersCommand;
 use self::projections::ProjectionsCommand;
 use self::staff::StaffCommand;
@@ -84,6 +86,16 @@ pub enum Command {
         rules: Rules,
         #[command(flatten)]
         args: invite::InviteArgs,
+    },
+    /// Copy the embedded database (consistent while serving) and then the blob store into a
+    /// directory; on PostgreSQL, after pg_dump, the blob store only (docs/operations.md).
+    Backup {
+        #[command(flatten)]
+        store: Store,
+        #[command(flatten)]
+        keys: Keys,
+        #[command(flatten)]
+        args: BackupArgs,
     },
     /// Append synthetic cases (driven through the rules, chained like real ones) for
     /// benchmarks and demonstrations. Never on a production database.
@@ -162,6 +174,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Consumers { store, command } => {
             consumers::run(&Settings::from_groups(store, None, None)?, command).await
+        }
+        Command::Backup { store, keys, args } => {
+            backup::run(&Settings::from_groups(store, Some(keys), None)?, &args).await
         }
         Command::Generate {
             store,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use prconfirm_tests::drills::harness::Backend;
-use prconfirm_tests::drills::{blobs, conflict, crash, crash::Fault, instances, outage, sigterm};
+use prconfirm_tests::drills::{
+    backup, blobs, conflict, crash, crash::Fault, instances, outage, sigterm,
+};
 
 #[derive(Debug, Parser)]
 #[command(about = "Failure drills against the real prconfirm binary")]
@@ -93,6 +95,23 @@ enum Drill {
         /// Uploads at once while the store is broken (and as many after it is mended).
         #[arg(long, default_value_t = 4)]
         uploads: usize,
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "sqlite,postgres"
+        )]
+        backends: Vec<Backend>,
+    },
+    /// A backup taken while keyed commands go on, restored onto new storage and served.
+    Backup {
+        /// Applicants walked in (with a photo) before the load.
+        #[arg(long, default_value_t = 3)]
+        families: usize,
+        #[arg(long, default_value_t = 1000)]
+        commands: usize,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
         #[arg(
             long,
             value_enum,
@@ -187,6 +206,19 @@ async fn run(drill: Drill) -> anyhow::Result<Vec<String>> {
         Drill::Blobs { uploads, backends } => {
             for backend in backends {
                 reports.push(format!("blobs: {}", blobs::run(backend, uploads).await?));
+            }
+        }
+        Drill::Backup {
+            families,
+            commands,
+            concurrency,
+            backends,
+        } => {
+            for backend in backends {
+                reports.push(format!(
+                    "backup: {}",
+                    backup::run(backend, families, commands, concurrency).await?
+                ));
             }
         }
     }

@@ -8,14 +8,14 @@
 //! for the second. Without mount rights the full part is skipped, saying so, and read-only
 //! is played with `chmod` (not root) or a file in the directory's place (root).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use reqwest::StatusCode;
 
-use super::harness::{self, Backend, Store};
+use super::harness::{self, blob_path, photo, Backend, Store};
 
 /// The blob store's directory, and whether it is a tmpfs of the drill's (unmounted on drop).
 struct BlobDir {
@@ -119,20 +119,6 @@ impl Drop for BlobDir {
     }
 }
 
-/// A PNG photo of one grey (each grey another photo).
-fn photo(grey: u8) -> anyhow::Result<Vec<u8>> {
-    let img = image::RgbImage::from_pixel(1000, 1400, image::Rgb([grey, grey, grey]));
-    let mut out = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
-    Ok(out)
-}
-
-fn blob_path(root: &Path, digest: &str) -> PathBuf {
-    root.join("sha256")
-        .join(digest.get(..2).unwrap_or(""))
-        .join(digest)
-}
-
 /// Runs the drill.
 ///
 /// # Errors
@@ -221,11 +207,7 @@ pub async fn run(backend: Backend, uploads: usize) -> anyhow::Result<String> {
     let mut named = 0;
     for e in store.events().await? {
         if e.kind == "PhotoUploaded" {
-            let digest = e
-                .payload
-                .pointer("/PhotoUploaded/photo/sha256")
-                .and_then(|d| d.as_str())
-                .with_context(|| format!("no photo digest in {}", e.payload))?;
+            let digest = harness::photo_digest(&e)?;
             ensure!(
                 blob_path(&blobs.path, digest).exists(),
                 "event {} of case {} names photo {digest}, which is not stored",

@@ -20,7 +20,8 @@ pub struct Cluster {
     as_postgres: bool,
 }
 
-fn pg_bin() -> PathBuf {
+/// The directory of PostgreSQL's programs (`pg_ctl`, `pg_dump`, ...); empty for `PATH`.
+pub fn pg_bin() -> PathBuf {
     if let Ok(bin) = std::env::var("PG_BIN") {
         return PathBuf::from(bin);
     }
@@ -167,6 +168,29 @@ impl Cluster {
             "pg_ctl",
             &["-D", path(&self.data())?, "-m", mode, "-w", "stop"],
         )
+    }
+}
+
+impl Cluster {
+    /// Stops the cluster, sets its next transaction to `xid` of `epoch` with `pg_resetwal`
+    /// (as a restore onto a new machine must, docs/operations.md) and starts it again.
+    ///
+    /// # Errors
+    /// If a step fails.
+    pub fn reset_xid(&self, epoch: u64, xid: u64) -> anyhow::Result<()> {
+        self.stop("fast")?;
+        self.run(
+            "pg_resetwal",
+            &[
+                "-e",
+                &epoch.to_string(),
+                "-x",
+                &xid.to_string(),
+                "-D",
+                path(&self.data())?,
+            ],
+        )?;
+        self.start()
     }
 }
 

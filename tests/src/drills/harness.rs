@@ -61,6 +61,18 @@ impl Store {
     /// # Errors
     /// If the scratch database cannot be made or migrated.
     pub async fn new(backend: Backend, cluster_url: Option<&str>) -> anyhow::Result<Self> {
+        let mut store = Self::blank(backend, cluster_url).await?;
+        store.cli(&store.data_dir(0), &["migrate"], "")?;
+        store.open().await?;
+        Ok(store)
+    }
+
+    /// A store with nothing in it yet, not opened: an empty data directory and, on
+    /// PostgreSQL, an empty scratch database, for a restore to fill before [`Store::open`].
+    ///
+    /// # Errors
+    /// If the scratch database cannot be made.
+    pub async fn blank(backend: Backend, cluster_url: Option<&str>) -> anyhow::Result<Self> {
         let root = tempfile::Builder::new()
             .prefix("prconfirm-drill")
             .tempdir()?;
@@ -82,18 +94,23 @@ impl Store {
                 Some((with_database(&cluster, &name), cluster))
             }
         };
-        let mut store = Self {
+        Ok(Self {
             root,
             url,
             db: None,
-        };
-        let data = store.data_dir(0);
-        store.cli(&data, &["migrate"], "")?;
-        store.db = Some(match &store.url {
+        })
+    }
+
+    /// Opens the drill's own connection to the store ([`Store::db`]).
+    ///
+    /// # Errors
+    /// If the database cannot be opened.
+    pub async fn open(&mut self) -> anyhow::Result<()> {
+        self.db = Some(match &self.url {
             Some((url, _)) => Database::connect_postgres(url, 4).await?,
-            None => Database::open_sqlite(&data, 4).await?,
+            None => Database::open_sqlite(&self.data_dir(0), 4).await?,
         });
-        Ok(store)
+        Ok(())
     }
 
     /// The data directory of instance `n` (created on first use). On SQLite every instance
@@ -104,18 +121,18 @@ impl Store {
     }
 
     /// The shared key files (audit and second factor).
-    fn keys(&self) -> PathBuf {
+    pub fn keys(&self) -> PathBuf {
         self.root.path().join("keys")
     }
 
     /// The drill's own connection to the store, as its owner.
     ///
     /// # Panics
-    /// Never once [`Store::new`] has returned.
+    /// Before [`Store::open`] (never once [`Store::new`] has returned).
     pub fn db(&self) -> &Database {
         self.db
             .as_ref()
-            .unwrap_or_else(|| unreachable!("opened in new"))
+            .unwrap_or_else(|| unreachable!("opened in new or open"))
     }
 
     /// The binary, set to this store (instance `n`'s data directory) and the shared keys.
@@ -502,6 +519,36 @@ pub async fn call(
     let status = response.status();
     let text = response.text().await?;
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// A PNG photo the rules take, all of one grey (each grey another photo).
+///
+/// # Errors
+/// If it cannot be encoded.
+pub fn photo(grey: u8) -> anyhow::Result<Vec<u8>> {
+    let img = image::RgbImage::from_pixel(1000, 1400, image::Rgb([grey, grey, grey]));
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
+    Ok(out)
+}
+
+/// Where the blob store under `root` keeps the blob `digest`.
+pub fn blob_path(root: &Path, digest: &str) -> PathBuf {
+    root.join("sha256")
+        .join(digest.get(..2).unwrap_or(""))
+        .join(digest)
+}
+
+/// The photo digest a `PhotoUploaded` event names.
+///
+/// # Errors
+/// If the event names none.
+pub fn photo_digest(event: &EventRow) -> anyhow::Result<&str> {
+    event
+        .payload
+        .pointer("/PhotoUploaded/photo/sha256")
+        .and_then(|d| d.as_str())
+        .with_context(|| format!("no photo digest in {}", event.payload))
 }
 
 /// An invitation of person `k` (a UCI and e-mail of its own).

@@ -19,6 +19,8 @@ use super::harness::{invite_body, EventRow, Tally};
 pub struct Seen {
     /// The case each key was acknowledged with (every 201 for it named this case).
     pub acknowledged: HashMap<String, String>,
+    /// When each key's first 201 came back (after its commit, then).
+    pub acknowledged_at: HashMap<String, Instant>,
     /// Answers by status (`"201"`, `"503"`, ...) and transport errors (`"transport"`), by
     /// the instance that gave them.
     pub by_instance: Vec<Tally>,
@@ -168,6 +170,7 @@ fn record(
             Some(_) => {}
             None => {
                 s.acknowledged.insert(key.to_owned(), case);
+                s.acknowledged_at.insert(key.to_owned(), Instant::now());
                 acknowledged.fetch_add(1, Ordering::Relaxed);
             }
         }
