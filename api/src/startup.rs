@@ -115,7 +115,12 @@ async fn counter_past_the_log(db: &Database) -> anyhow::Result<()> {
         Some(newest) if newest >= next => {
             let (epoch, xid) = next_xid_past(newest.unsigned_abs());
             anyhow::bail!(
-                "the event log holds transaction {newest} but this PostgreSQL cluster's next                  one is {next}: the database was restored into a cluster whose transaction                  counter is behind the one it came from, and the feed would hide the log from                  every consumer. Stop PostgreSQL, run `pg_resetwal -e {epoch} -x {xid}                  <its data directory>` as its owner, start it and try again                  (docs/operations.md, \"Backups and restore\")"
+                "the event log holds transaction {newest} but this PostgreSQL cluster's next \
+                 one is {next}: the database was restored into a cluster whose transaction \
+                 counter is behind the one it came from, and the feed would hide the log from \
+                 every consumer. Stop PostgreSQL, run `pg_resetwal -e {epoch} -x {xid} \
+                 <its data directory>` as its owner, start it and try again \
+                 (docs/operations.md, \"Backups and restore\")"
             )
         }
         _ => Ok(()),
