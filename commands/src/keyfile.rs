@@ -1,6 +1,7 @@
 //! Key files: 32 random bytes kept outside the database (by default under `<data dir>/keys/`),
 //! so that whoever can read or rewrite the database still holds no key. The audit signing
-//! key and the key that seals staff second-factor secrets are such files.
+//! key, the key that seals staff second-factor secrets, the key-encryption key of personal
+//! data and the blind-index key are such files.
 //!
 //! Format: the 32 bytes as 64 lowercase hex digits and a newline; mode 0600 from creation in
 //! a directory of mode 0700. A key file others may read is refused, not used.

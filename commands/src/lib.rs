@@ -3,7 +3,7 @@
 //! SQLite), stamping every event with who, why and when, and chaining it to its case's
 //! previous event by hash ([`audit`]): signed checkpoints and verification live there too.
 //! Also the services commands need: clock, accounts, photos and their pre-check, the eCoPR
-//! document ([`ecopr`]).
+//! document ([`ecopr`]), and the keys that protect personal data at rest ([`privacy`]).
 //!
 //! Depends on `domain` (the rules) and `migrations` (the storage handle); never on
 //! `projections` or `api`.
@@ -16,6 +16,7 @@ pub mod generate;
 pub mod keyfile;
 pub mod metadata;
 pub mod photo;
+pub mod privacy;
 pub mod repository;
 pub mod service;
 

@@ -8,6 +8,7 @@ mod common;
 mod documents;
 mod lifecycle;
 mod log;
+mod privacy;
 mod projections;
 mod reactions;
 mod scheduler;
