@@ -56,6 +56,9 @@ fn text(opened: Opened) -> String {
 }
 
 /// Seals a given name at sequence 1 of `case`.
+/// A `person_keys` row as copied: case, key id, KEK id, wrapped key.
+type KeyRow = (String, Vec<u8>, Option<String>, Option<Vec<u8>>);
+
 async fn seal_name(keys: &PersonKeys, case: &str, name: &str) -> Sealed {
     keys.seal(&Binding::new(case, 1, "given_name"), name.as_bytes())
         .await
@@ -438,7 +441,7 @@ impl Copy {
                 let url = prconfirm_tests::server::with_database(&server, &name);
                 let copy = Database::connect_postgres(&url, 2).await.unwrap();
                 copy.migrate().await.unwrap();
-                let rows: Vec<(String, Vec<u8>, Option<String>, Option<Vec<u8>>)> =
+                let rows: Vec<KeyRow> =
                     sqlx::query_as("SELECT case_id, key_id, kek_id, wrapped FROM person_keys")
                         .fetch_all(pool)
                         .await
