@@ -1,5 +1,5 @@
 //! The command line: `prconfirm serve`, `migrate`, `staff ...`, `audit ...`,
-//! `projections ...`, `consumers ...`, `backup`.
+//! `projections ...`, `consumers ...`, `backup`, `privacy ...`.
 
 use clap::{Parser, Subcommand};
 
@@ -7,15 +7,17 @@ pub mod audit;
 pub mod backup;
 pub mod consumers;
 pub mod invite;
+pub mod privacy;
 pub mod projections;
 pub mod staff;
 
 use self::audit::AuditCommand;
 use self::backup::BackupArgs;
 use self::consumers::ConsumersCommand;
+use self::privacy::PrivacyCommand;
 use self::projections::ProjectionsCommand;
 use self::staff::StaffCommand;
-use crate::settings::{Keys, LogFormat, Rules, Settings, Store};
+use crate::settings::{Keys, LogFormat, PersonalData, Rules, Settings, Store};
 use crate::startup;
 
 /// Confirm permanent residence online: the case back end.
@@ -97,6 +99,16 @@ pub enum Command {
         #[command(flatten)]
         args: BackupArgs,
     },
+    /// The keys that protect personal data: their status, and rotating the key-encryption
+    /// key.
+    Privacy {
+        #[command(flatten)]
+        store: Store,
+        #[command(flatten)]
+        privacy: PersonalData,
+        #[command(subcommand)]
+        command: PrivacyCommand,
+    },
     /// Append synthetic cases (driven through the rules, chained like real ones) for
     /// benchmarks and demonstrations. Never on a production database.
     Generate {
@@ -177,6 +189,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Backup { store, keys, args } => {
             backup::run(&Settings::from_groups(store, Some(keys), None)?, &args).await
+        }
+        Command::Privacy {
+            store,
+            privacy,
+            command,
+        } => {
+            let mut settings = Settings::from_groups(store, None, None)?;
+            settings.privacy = privacy;
+            privacy::run(&settings, command).await
         }
         Command::Generate {
             store,
