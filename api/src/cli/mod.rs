@@ -85,6 +85,8 @@ pub enum Command {
         #[command(flatten)]
         keys: Keys,
         #[command(flatten)]
+        privacy: PersonalData,
+        #[command(flatten)]
         rules: Rules,
         #[command(flatten)]
         args: invite::InviteArgs,
@@ -175,14 +177,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invite {
             store,
             keys,
+            privacy,
             rules,
             args,
         } => {
-            invite::run(
-                &Settings::from_groups(store, Some(keys), Some(rules))?,
-                args,
-            )
-            .await
+            let mut settings = Settings::from_groups(store, Some(keys), Some(rules))?;
+            settings.privacy = privacy;
+            invite::run(&settings, args).await
         }
         Command::Consumers { store, command } => {
             consumers::run(&Settings::from_groups(store, None, None)?, command).await
