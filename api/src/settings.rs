@@ -65,6 +65,39 @@ pub struct Keys {
     pub mfa_key: Option<PathBuf>,
 }
 
+/// The keys that protect personal data, outside the database: the key-encryption key (KEK)
+/// that wraps every person's data key, the KEKs a rotation moves keys from, the blind-index
+/// key, and how many unwrapped data keys an instance keeps in memory.
+#[derive(Debug, Clone, Args)]
+pub struct PersonalData {
+    /// The key-encryption key (created, mode 0600, on the first start of an empty database).
+    /// Default: `<data dir>/keys/kek.key`. Every instance must use the same one. Without it
+    /// no personal data can be read: back it up apart from the database, and keep each old
+    /// one as long as the backups it protects.
+    #[arg(long, env = "PRCONFIRM_KEK_FILE")]
+    pub kek_file: Option<PathBuf>,
+
+    /// Earlier key-encryption keys that may still unwrap data keys while a rotation moves
+    /// them to `--kek-file` (comma-separated paths). New keys are never wrapped by these.
+    #[arg(long, env = "PRCONFIRM_KEK_PREVIOUS", value_delimiter = ',')]
+    pub previous_kek: Vec<PathBuf>,
+
+    /// The key of the blind index by which cases are found by UCI and application number
+    /// (created, mode 0600, on first use). Default: `<data dir>/keys/blind-index.key`.
+    /// Every instance must use the same one; it is never rotated.
+    #[arg(long, env = "PRCONFIRM_BLIND_INDEX_KEY")]
+    pub blind_index_key: Option<PathBuf>,
+
+    /// Unwrapped data keys kept in memory (0: none; each use then reads the database).
+    #[arg(long, env = "PRCONFIRM_KEY_CACHE_SIZE", default_value_t = 10_000)]
+    pub key_cache_size: usize,
+
+    /// Seconds an unwrapped data key is kept in memory: after a disposal on another
+    /// instance, the longest this one may still open that person's fields.
+    #[arg(long, env = "PRCONFIRM_KEY_CACHE_SECS", default_value_t = 60)]
+    pub key_cache_secs: u64,
+}
+
 /// The HTTP edge: where it listens, its time-outs and limits, who may read its figures.
 #[derive(Debug, Clone, Args)]
 pub struct Http {
@@ -220,6 +253,8 @@ pub struct Settings {
     #[command(flatten)]
     pub keys: Keys,
     #[command(flatten)]
+    pub privacy: PersonalData,
+    #[command(flatten)]
     pub http: Http,
     #[command(flatten)]
     pub rules: Rules,
@@ -267,6 +302,7 @@ impl Settings {
         Ok(Self {
             store,
             keys: keys.map_or_else(unset, Ok)?,
+            privacy: unset()?,
             http: unset()?,
             rules: rules.map_or_else(unset, Ok)?,
             workers: unset()?,
@@ -339,6 +375,28 @@ impl Settings {
         self.keys.mfa_key.clone().unwrap_or_else(|| {
             prconfirm_commands::accounts::mfa::default_key_path(&self.store.data_dir)
         })
+    }
+
+    /// Where the key-encryption key lives.
+    pub fn kek_path(&self) -> PathBuf {
+        self.privacy.kek_file.clone().unwrap_or_else(|| {
+            prconfirm_commands::privacy::kek::default_key_path(&self.store.data_dir)
+        })
+    }
+
+    /// Where the blind-index key lives.
+    pub fn blind_index_key_path(&self) -> PathBuf {
+        self.privacy.blind_index_key.clone().unwrap_or_else(|| {
+            prconfirm_commands::privacy::blind::default_key_path(&self.store.data_dir)
+        })
+    }
+
+    /// How many unwrapped data keys to keep, and for how long.
+    pub fn key_cache(&self) -> prconfirm_commands::privacy::CacheSettings {
+        prconfirm_commands::privacy::CacheSettings {
+            capacity: self.privacy.key_cache_size,
+            ttl: std::time::Duration::from_secs(self.privacy.key_cache_secs),
+        }
     }
 
     /// Where the audit signing key lives.

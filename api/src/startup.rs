@@ -9,6 +9,7 @@ use prconfirm_commands::accounts::mfa::MfaKey;
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::audit::{self, AuditKey};
 use prconfirm_commands::photo::BlobStore;
+use prconfirm_commands::privacy::{self, BlindIndexKey, Kek, KekRing, PersonKeys, PrivacyKeys};
 use prconfirm_commands::{CaseService, ServiceSettings, SystemClock};
 use prconfirm_migrations::Database;
 use prconfirm_projections::mail;
@@ -169,11 +170,104 @@ pub fn mfa_key(settings: &Settings) -> anyhow::Result<MfaKey> {
         .with_context(|| format!("loading the second-factor key {}", path.display()))
 }
 
+/// The key-encryption keys this instance holds: the current one (`PRCONFIRM_KEK_FILE`) and
+/// the previous ones a rotation still moves keys from (`PRCONFIRM_KEK_PREVIOUS`). With
+/// `create`, a missing current KEK is made, but only for a database that holds no data key
+/// yet: a new KEK would open none of the keys there, and an instance that made its own
+/// would wrap keys the others cannot open. Refused as well: a ring that cannot unwrap every
+/// key in the database (the wrong file, or a rotation's old KEK dropped too soon).
+///
+/// # Errors
+/// If a key file cannot be read or created, or the ring does not fit the database.
+pub async fn kek_ring(settings: &Settings, db: &Database, create: bool) -> anyhow::Result<KekRing> {
+    let ring = configured_ring(settings, db, create).await?;
+    match privacy::check_ring(db, &ring).await {
+        Ok(_) => Ok(ring),
+        Err(e @ privacy::PrivacyError::KeksNotHeld(_)) => anyhow::bail!(
+            "refusing to start: {e}; this instance holds {} ({}). Set PRCONFIRM_KEK_FILE to the \
+             KEK that wraps them, or, while a rotation moves them, list it in \
+             PRCONFIRM_KEK_PREVIOUS",
+            ring.ids()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            settings.kek_path().display()
+        ),
+        Err(e) => Err(e).context("reading the person keys"),
+    }
+}
+
+/// The configured KEKs (see [`kek_ring`]), not checked against the keys in the database:
+/// for a rotation, which reports the keys it cannot unwrap one by one.
+///
+/// # Errors
+/// If a key file cannot be read or created.
+pub async fn configured_ring(
+    settings: &Settings,
+    db: &Database,
+    create: bool,
+) -> anyhow::Result<KekRing> {
+    let path = settings.kek_path();
+    let current = match Kek::load(&path) {
+        Ok(kek) => kek,
+        Err(e) if e.is_missing() && create => {
+            let held = privacy::status(db)
+                .await
+                .context("reading the person keys")?;
+            if held.live() > 0 {
+                anyhow::bail!(
+                    "refusing to start: {} personal data keys are wrapped by the key-encryption \
+                     key(s) {}, and there is no key-encryption key at {}. Every instance must \
+                     use the same KEK: set PRCONFIRM_KEK_FILE (--kek-file) to the file that \
+                     holds it; a new one would open none of them",
+                    held.live(),
+                    held.by_kek.keys().cloned().collect::<Vec<_>>().join(", "),
+                    path.display()
+                );
+            }
+            let kek = Kek::load_or_create(&path)
+                .with_context(|| format!("creating the key-encryption key {}", path.display()))?;
+            tracing::info!(path = %path.display(), kek_id = %kek.id(), "created the key-encryption key");
+            kek
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("loading the key-encryption key {}", path.display()))
+        }
+    };
+    let previous = settings
+        .privacy
+        .previous_kek
+        .iter()
+        .map(|p| {
+            Kek::load(p)
+                .with_context(|| format!("loading the previous key-encryption key {}", p.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(KekRing::new(current, previous))
+}
+
+/// The keys that protect personal data, created on the first start (see [`kek_ring`]).
+///
+/// # Errors
+/// If a key file cannot be read or created, or the KEKs do not fit the database.
+pub async fn privacy_keys(settings: &Settings, db: &Database) -> anyhow::Result<PrivacyKeys> {
+    let ring = kek_ring(settings, db, true).await?;
+    let path = settings.blind_index_key_path();
+    let blind_index = BlindIndexKey::load_or_create(&path)
+        .with_context(|| format!("loading the blind-index key {}", path.display()))?;
+    Ok(PrivacyKeys {
+        persons: PersonKeys::new(db.clone(), ring, settings.key_cache()),
+        blind_index,
+    })
+}
+
 /// Builds the application state on an open database.
 ///
 /// # Errors
 /// If the password hasher cannot start.
-pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
+pub fn state(settings: &Settings, db: Database, privacy: PrivacyKeys) -> anyhow::Result<AppState> {
     let clock = Arc::new(SystemClock);
     let service = CaseService::new(
         db.clone(),
@@ -211,6 +305,7 @@ pub fn state(settings: &Settings, db: Database) -> anyhow::Result<AppState> {
         blobs: BlobStore::new(settings.store.data_dir.join("blobs")),
         projections,
         reach: crate::middleware::outage::Reachability::new(),
+        privacy,
     })
 }
 
@@ -277,7 +372,8 @@ pub async fn serve_on(
                 .with_context(|| format!("registering the projection {}", model.name()))?;
         }
     }
-    let state = state(settings, db.clone())?;
+    let privacy = privacy_keys(settings, &db).await?;
+    let state = state(settings, db.clone(), privacy)?;
     background
         .0
         .push(tokio::spawn(crate::middleware::outage::watch(

@@ -75,6 +75,8 @@ pub struct AppState {
     pub projections: Signals,
     /// Whether the database refuses connections (watched by `middleware::outage::watch`).
     pub reach: Arc<crate::middleware::outage::Reachability>,
+    /// The person keys that seal and open personal fields, and the blind index.
+    pub privacy: prconfirm_commands::privacy::PrivacyKeys,
 }
 
 impl AppState {

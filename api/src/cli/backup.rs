@@ -62,10 +62,13 @@ pub async fn run(settings: &Settings, args: &BackupArgs) -> anyhow::Result<()> {
         args.to.join("blobs").display()
     );
     println!(
-        "not copied: the key files {} and {}; keep them in a backup of their own, apart from \
-         this one",
+        "not copied: the key files {}, {}, {} (the key-encryption key: without it this \
+         backup holds no readable personal data) and {}; keep them in a backup of their own, \
+         apart from this one",
         settings.audit_key_path().display(),
-        settings.mfa_key_path().display()
+        settings.mfa_key_path().display(),
+        settings.kek_path().display(),
+        settings.blind_index_key_path().display()
     );
     Ok(())
 }

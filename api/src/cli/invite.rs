@@ -51,7 +51,9 @@ pub async fn run(settings: &Settings, args: InviteArgs) -> anyhow::Result<()> {
     let body =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let db = startup::open_database(settings).await?;
-    let state = startup::state(settings, db.clone())?;
+    // The same keys as `serve`: the invitations it appends will carry personal fields.
+    let privacy = startup::privacy_keys(settings, &db).await?;
+    let state = startup::state(settings, db.clone(), privacy)?;
     let officer = state
         .accounts
         .list_staff()

@@ -1,5 +1,5 @@
 //! The command line: `prconfirm serve`, `migrate`, `staff ...`, `audit ...`,
-//! `projections ...`, `consumers ...`, `backup`.
+//! `projections ...`, `consumers ...`, `backup`, `privacy ...`.
 
 use clap::{Parser, Subcommand};
 
@@ -7,15 +7,17 @@ pub mod audit;
 pub mod backup;
 pub mod consumers;
 pub mod invite;
+pub mod privacy;
 pub mod projections;
 pub mod staff;
 
 use self::audit::AuditCommand;
 use self::backup::BackupArgs;
 use self::consumers::ConsumersCommand;
+use self::privacy::PrivacyCommand;
 use self::projections::ProjectionsCommand;
 use self::staff::StaffCommand;
-use crate::settings::{Keys, LogFormat, Rules, Settings, Store};
+use crate::settings::{Keys, LogFormat, PersonalData, Rules, Settings, Store};
 use crate::startup;
 
 /// Confirm permanent residence online: the case back end.
@@ -83,6 +85,8 @@ pub enum Command {
         #[command(flatten)]
         keys: Keys,
         #[command(flatten)]
+        privacy: PersonalData,
+        #[command(flatten)]
         rules: Rules,
         #[command(flatten)]
         args: invite::InviteArgs,
@@ -96,6 +100,16 @@ pub enum Command {
         keys: Keys,
         #[command(flatten)]
         args: BackupArgs,
+    },
+    /// The keys that protect personal data: their status, and rotating the key-encryption
+    /// key.
+    Privacy {
+        #[command(flatten)]
+        store: Store,
+        #[command(flatten)]
+        privacy: PersonalData,
+        #[command(subcommand)]
+        command: PrivacyCommand,
     },
     /// Append synthetic cases (driven through the rules, chained like real ones) for
     /// benchmarks and demonstrations. Never on a production database.
@@ -163,20 +177,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invite {
             store,
             keys,
+            privacy,
             rules,
             args,
         } => {
-            invite::run(
-                &Settings::from_groups(store, Some(keys), Some(rules))?,
-                args,
-            )
-            .await
+            let mut settings = Settings::from_groups(store, Some(keys), Some(rules))?;
+            settings.privacy = privacy;
+            invite::run(&settings, args).await
         }
         Command::Consumers { store, command } => {
             consumers::run(&Settings::from_groups(store, None, None)?, command).await
         }
         Command::Backup { store, keys, args } => {
             backup::run(&Settings::from_groups(store, Some(keys), None)?, &args).await
+        }
+        Command::Privacy {
+            store,
+            privacy,
+            command,
+        } => {
+            let mut settings = Settings::from_groups(store, None, None)?;
+            settings.privacy = privacy;
+            privacy::run(&settings, command).await
         }
         Command::Generate {
             store,

@@ -22,6 +22,7 @@ fn each_subcommand_shows_only_the_options_it_uses() {
         "--smtp-url",
         "--data-dir",
         "--audit-key",
+        "--kek-file",
         "--consumers",
     ] {
         assert!(serve.contains(flag), "serve takes {flag}:\n{serve}");
@@ -35,7 +36,13 @@ fn each_subcommand_shows_only_the_options_it_uses() {
         (
             &["staff"],
             &["--data-dir", "--mfa-key"],
-            &["--listen", "--smtp-url", "--consumers", "--invitation-days"],
+            &[
+                "--listen",
+                "--smtp-url",
+                "--consumers",
+                "--invitation-days",
+                "--kek-file",
+            ],
         ),
         (
             &["audit"],
@@ -48,6 +55,16 @@ fn each_subcommand_shows_only_the_options_it_uses() {
             &["--listen", "--smtp-url", "--mfa-key"],
         ),
         (&["consumers"], &["--data-dir"], &["--listen", "--smtp-url"]),
+        (
+            &["privacy"],
+            &[
+                "--data-dir",
+                "--kek-file",
+                "--previous-kek",
+                "--blind-index-key",
+            ],
+            &["--listen", "--smtp-url", "--mfa-key", "--audit-key"],
+        ),
         (
             &["generate"],
             &["--data-dir", "--cases"],

@@ -17,7 +17,7 @@ on_both_backends!(a_server_whose_audit_key_did_not_sign_the_log_refuses_to_start
 /// neither within 30 s. Never blocks the test's runtime: the first instance serves on it
 /// (on PostgreSQL, a runtime of one thread), and a stalled first instance would hold the
 /// locks the second one waits for.
-async fn serve_briefly(mut command: Command) -> Option<(bool, String)> {
+pub(crate) async fn serve_briefly(mut command: Command) -> Option<(bool, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

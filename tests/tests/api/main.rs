@@ -66,6 +66,7 @@ mod officers;
 mod operations;
 mod passwords;
 mod photos;
+mod privacy;
 mod reactions;
 mod second_factor;
 mod smtp;

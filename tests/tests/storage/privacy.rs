@@ -56,9 +56,6 @@ fn text(opened: Opened) -> String {
 }
 
 /// Seals a given name at sequence 1 of `case`.
-/// A `person_keys` row as copied: case, key id, KEK id, wrapped key.
-type KeyRow = (String, Vec<u8>, Option<String>, Option<Vec<u8>>);
-
 async fn seal_name(keys: &PersonKeys, case: &str, name: &str) -> Sealed {
     keys.seal(&Binding::new(case, 1, "given_name"), name.as_bytes())
         .await
@@ -403,6 +400,9 @@ async fn a_database_copy_yields_nothing_once_the_kek_that_wrapped_it_is_gone(db:
     today.drop().await;
 }
 
+/// A `person_keys` row as copied: case, key id, KEK id, wrapped key.
+type CopiedRow = (String, Vec<u8>, Option<String>, Option<Vec<u8>>);
+
 /// A copy of a database as a backup holds it: on SQLite the file itself (`VACUUM INTO`); on
 /// PostgreSQL a new database with the same schema and the `person_keys` rows copied over
 /// (a template copy needs the source without other connections, which the test holds).
@@ -441,7 +441,7 @@ impl Copy {
                 let url = prconfirm_tests::server::with_database(&server, &name);
                 let copy = Database::connect_postgres(&url, 2).await.unwrap();
                 copy.migrate().await.unwrap();
-                let rows: Vec<KeyRow> =
+                let rows: Vec<CopiedRow> =
                     sqlx::query_as("SELECT case_id, key_id, kek_id, wrapped FROM person_keys")
                         .fetch_all(pool)
                         .await
