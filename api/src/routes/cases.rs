@@ -107,17 +107,6 @@ async fn case(
     Ok(response)
 }
 
-async fn run(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    headers: &HeaderMap,
-    command: CaseCommand,
-) -> Result<Response, ApiError> {
-    let committed = crate::http::execute(state, caller, id, headers, command).await?;
-    Ok(answer(&committed))
-}
-
 #[utoipa::path(post, path = "/v1/cases/{id}/claim", tag = "officers", params(CaseId, IfMatch),
     responses((status = 200, body = CommandAnswer, description = "claimed for 60 minutes")))]
 async fn claim(
@@ -127,7 +116,7 @@ async fn claim(
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
     let until = state.cases.clock().now() + CLAIM_LEASE;
-    run(&state, &caller, &id, &headers, CaseCommand::Claim { until }).await
+    super::run_command(&state, &caller, &id, &headers, CaseCommand::Claim { until }).await
 }
 
 #[utoipa::path(delete, path = "/v1/cases/{id}/claim", tag = "officers", params(CaseId, IfMatch),
@@ -138,7 +127,7 @@ async fn release(
     headers: HeaderMap,
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
-    run(&state, &caller, &id, &headers, CaseCommand::ReleaseClaim).await
+    super::run_command(&state, &caller, &id, &headers, CaseCommand::ReleaseClaim).await
 }
 
 /// The case's current photo, as stored (re-encoded, without metadata).
@@ -291,7 +280,7 @@ async fn photo_review(
             note: body.note,
         },
     };
-    run(&state, &caller, &id, &headers, command).await
+    super::run_command(&state, &caller, &id, &headers, command).await
 }
 
 #[utoipa::path(post, path = "/v1/cases/{id}/approval", tag = "officers", params(CaseId, IfMatch),
@@ -359,7 +348,7 @@ async fn referral(
     let command = CaseCommand::ReferToInPersonLanding {
         reason: body.reason,
     };
-    run(&state, &caller, &id, &headers, command).await
+    super::run_command(&state, &caller, &id, &headers, command).await
 }
 
 #[utoipa::path(post, path = "/v1/cases/{id}/withdrawal", tag = "officers",
@@ -374,7 +363,7 @@ async fn withdrawal(
     let command = CaseCommand::Withdraw {
         reason: body.reason,
     };
-    run(&state, &caller, &id, &headers, command).await
+    super::run_command(&state, &caller, &id, &headers, command).await
 }
 
 /// Records that the PR card, ordered after the grant, was mailed (as card production reports
@@ -388,7 +377,7 @@ async fn pr_card_mailing(
     headers: HeaderMap,
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
-    run(
+    super::run_command(
         &state,
         &caller,
         &id,
@@ -417,7 +406,7 @@ async fn note(
     JsonBody(body): JsonBody<NoteBody>,
 ) -> Result<Response, ApiError> {
     let command = CaseCommand::AddNote { text: body.text };
-    run(&state, &caller, &id, &headers, command).await
+    super::run_command(&state, &caller, &id, &headers, command).await
 }
 
 /// The case's e-mails and where each stands: kind, language, queued / sent / failed with
@@ -452,7 +441,7 @@ async fn credentials(
     headers: HeaderMap,
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
-    run(
+    super::run_command(
         &state,
         &caller,
         &id,
@@ -487,7 +476,7 @@ async fn invitation(
         .map_err(|e| ApiError::from(CommandError::Rejected(e)))?;
     let file = loaded.case.file.as_ref().ok_or(ApiError::NotFound)?;
     state.park_resent_invitation(&id, file).await?;
-    run(
+    super::run_command(
         &state,
         &caller,
         &id,

@@ -273,19 +273,7 @@ async fn run(
     headers: &HeaderMap,
     command: CaseCommand,
 ) -> Result<Response, ApiError> {
-    run_on(state, caller, caller.case_id()?, headers, command).await
-}
-
-/// Runs `command` for `caller` on `case_id` (their own, or a dependant's).
-pub(super) async fn run_on(
-    state: &AppState,
-    caller: &Caller,
-    case_id: &str,
-    headers: &HeaderMap,
-    command: CaseCommand,
-) -> Result<Response, ApiError> {
-    let committed = crate::http::execute(state, caller, case_id, headers, command).await?;
-    Ok(answer(&committed))
+    super::run_command(state, caller, caller.case_id()?, headers, command).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
