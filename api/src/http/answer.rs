@@ -121,3 +121,17 @@ pub async fn execute(
     meta.expected_version = if_match(headers)?;
     Ok(state.cases.execute(case_id, command, &meta).await?)
 }
+
+/// Runs `command` on case `case_id` as `caller` (honouring the request's `If-Match` and
+/// `Idempotency-Key`) and answers the events it committed: what every route that runs one
+/// case command answers.
+pub async fn run_command(
+    state: &AppState,
+    caller: &Caller,
+    case_id: &str,
+    headers: &HeaderMap,
+    command: CaseCommand,
+) -> Result<Response, ApiError> {
+    let committed = execute(state, caller, case_id, headers, command).await?;
+    Ok(answer(&committed))
+}

@@ -12,7 +12,7 @@ pub mod read;
 pub mod request;
 pub mod serve;
 
-pub use answer::{answer, execute};
+pub use answer::{answer, execute, run_command};
 pub use caller::{Caller, IdempotencyKey};
 pub use error::ApiError;
 pub use extract::{JsonBody, QueryParams};

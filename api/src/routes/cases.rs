@@ -116,7 +116,7 @@ async fn claim(
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
     let until = state.cases.clock().now() + CLAIM_LEASE;
-    super::run_command(&state, &caller, &id, &headers, CaseCommand::Claim { until }).await
+    crate::http::run_command(&state, &caller, &id, &headers, CaseCommand::Claim { until }).await
 }
 
 #[utoipa::path(delete, path = "/v1/cases/{id}/claim", tag = "officers", params(CaseId, IfMatch),
@@ -127,7 +127,7 @@ async fn release(
     headers: HeaderMap,
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
-    super::run_command(&state, &caller, &id, &headers, CaseCommand::ReleaseClaim).await
+    crate::http::run_command(&state, &caller, &id, &headers, CaseCommand::ReleaseClaim).await
 }
 
 /// The case's current photo, as stored (re-encoded, without metadata).
@@ -280,7 +280,7 @@ async fn photo_review(
             note: body.note,
         },
     };
-    super::run_command(&state, &caller, &id, &headers, command).await
+    crate::http::run_command(&state, &caller, &id, &headers, command).await
 }
 
 #[utoipa::path(post, path = "/v1/cases/{id}/approval", tag = "officers", params(CaseId, IfMatch),
@@ -348,7 +348,7 @@ async fn referral(
     let command = CaseCommand::ReferToInPersonLanding {
         reason: body.reason,
     };
-    super::run_command(&state, &caller, &id, &headers, command).await
+    crate::http::run_command(&state, &caller, &id, &headers, command).await
 }
 
 #[utoipa::path(post, path = "/v1/cases/{id}/withdrawal", tag = "officers",
@@ -363,7 +363,7 @@ async fn withdrawal(
     let command = CaseCommand::Withdraw {
         reason: body.reason,
     };
-    super::run_command(&state, &caller, &id, &headers, command).await
+    crate::http::run_command(&state, &caller, &id, &headers, command).await
 }
 
 /// Records that the PR card, ordered after the grant, was mailed (as card production reports
@@ -377,7 +377,7 @@ async fn pr_card_mailing(
     headers: HeaderMap,
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
-    super::run_command(
+    crate::http::run_command(
         &state,
         &caller,
         &id,
@@ -406,7 +406,7 @@ async fn note(
     JsonBody(body): JsonBody<NoteBody>,
 ) -> Result<Response, ApiError> {
     let command = CaseCommand::AddNote { text: body.text };
-    super::run_command(&state, &caller, &id, &headers, command).await
+    crate::http::run_command(&state, &caller, &id, &headers, command).await
 }
 
 /// The case's e-mails and where each stands: kind, language, queued / sent / failed with
@@ -441,7 +441,7 @@ async fn credentials(
     headers: HeaderMap,
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Response, ApiError> {
-    super::run_command(
+    crate::http::run_command(
         &state,
         &caller,
         &id,
@@ -476,7 +476,7 @@ async fn invitation(
         .map_err(|e| ApiError::from(CommandError::Rejected(e)))?;
     let file = loaded.case.file.as_ref().ok_or(ApiError::NotFound)?;
     state.park_resent_invitation(&id, file).await?;
-    super::run_command(
+    crate::http::run_command(
         &state,
         &caller,
         &id,

@@ -147,7 +147,7 @@ async fn acceptance(
     Path(DependantId { case_id }): Path<DependantId>,
 ) -> Result<Response, ApiError> {
     let case_id = dependant(&state, &caller, &case_id).await?;
-    super::run_command(
+    crate::http::run_command(
         &state,
         &caller,
         &case_id,
@@ -168,7 +168,7 @@ async fn presence(
     JsonBody(body): JsonBody<Presence>,
 ) -> Result<Response, ApiError> {
     let case_id = dependant(&state, &caller, &case_id).await?;
-    super::run_command(&state, &caller, &case_id, &headers, body.command()).await
+    crate::http::run_command(&state, &caller, &case_id, &headers, body.command()).await
 }
 
 #[utoipa::path(put, path = "/v1/my/dependants/{case_id}/address", tag = "guardians",
@@ -182,7 +182,7 @@ async fn address(
     JsonBody(body): JsonBody<Addresses>,
 ) -> Result<Response, ApiError> {
     let case_id = dependant(&state, &caller, &case_id).await?;
-    super::run_command(&state, &caller, &case_id, &headers, body.command()).await
+    crate::http::run_command(&state, &caller, &case_id, &headers, body.command()).await
 }
 
 /// The minor's PR-card photo, as `PUT /v1/my/case/photo` takes the guardian's own.

@@ -99,16 +99,3 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(request::context))
         .with_state(state)
 }
-
-/// Runs `command` on case `id` as `caller` (honouring the request's `If-Match` and
-/// `Idempotency-Key`) and answers the events it committed.
-async fn run_command(
-    state: &AppState,
-    caller: &crate::http::Caller,
-    id: &str,
-    headers: &axum::http::HeaderMap,
-    command: prconfirm_domain::case::CaseCommand,
-) -> Result<axum::response::Response, ApiError> {
-    let committed = crate::http::execute(state, caller, id, headers, command).await?;
-    Ok(crate::http::answer::answer(&committed))
-}

@@ -273,7 +273,7 @@ async fn run(
     headers: &HeaderMap,
     command: CaseCommand,
 ) -> Result<Response, ApiError> {
-    super::run_command(state, caller, caller.case_id()?, headers, command).await
+    crate::http::run_command(state, caller, caller.case_id()?, headers, command).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

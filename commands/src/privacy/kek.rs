@@ -18,7 +18,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
 use super::envelope::{put_len_prefixed, KeyId};
-use super::PrivacyError;
+use super::error::{PrivacyError, UnwrapError};
 use crate::keyfile::{self, KeyBytes, KeyError};
 
 /// The key file's name inside `<data dir>/keys/`.
@@ -63,18 +63,6 @@ impl std::fmt::Debug for Kek {
             .field("id", &self.id.0)
             .finish_non_exhaustive()
     }
-}
-
-/// The failure to unwrap a data key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UnwrapError {
-    /// The key was wrapped by a KEK this instance does not hold.
-    #[error("the data key was wrapped by KEK {0}, which is not held here")]
-    KekNotHeld(String),
-    /// The wrapped bytes do not open for this case under the KEK that claims them: altered,
-    /// or moved from another case's row.
-    #[error("the wrapped data key does not open for its case")]
-    DoesNotOpen,
 }
 
 impl Kek {

@@ -10,7 +10,8 @@ use prconfirm_migrations::{on_conn, on_db, Conn, Database};
 
 use super::cache::{CacheSettings, Cached, KeyCache};
 use super::envelope::{Binding, DataKey, EnvelopeError, KeyId, Plaintext, Sealed, KEY_ID_BYTES};
-use super::kek::{KekRing, UnwrapError};
+use super::error::UnwrapError;
+use super::kek::KekRing;
 use super::PrivacyError;
 use crate::keyfile::KeyBytes;
 

@@ -22,6 +22,7 @@
 pub mod blind;
 pub mod cache;
 pub mod envelope;
+mod error;
 pub mod kek;
 pub mod keys;
 pub mod rotate;
@@ -29,55 +30,10 @@ pub mod rotate;
 pub use blind::{BlindIndex, BlindIndexKey};
 pub use cache::CacheSettings;
 pub use envelope::{Binding, DataKey, EnvelopeError, KeyId, Plaintext, Sealed};
-pub use kek::{Kek, KekId, KekRing, UnwrapError};
+pub use error::{PrivacyError, UnwrapError};
+pub use kek::{Kek, KekId, KekRing};
 pub use keys::{check_ring, status, Access, Destroyed, KeyStatus, Opened, PersonKeys};
 pub use rotate::{rotate, Rotation};
-
-use std::collections::BTreeMap;
-
-use crate::keyfile::KeyError;
-
-/// Why a personal-data operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PrivacyError {
-    /// A field of a person whose data was disposed of cannot be sealed: no key is ever made
-    /// again for them.
-    #[error("the personal data of case {0} was disposed of")]
-    Disposed(String),
-    /// The case never had a data key, so none of its fields was ever sealed.
-    #[error("case {0} has no data key")]
-    NoKey(String),
-    /// The case's data key cannot be unwrapped here.
-    #[error("the data key of case {case_id} cannot be unwrapped: {source}")]
-    Unwrap {
-        case_id: String,
-        source: UnwrapError,
-    },
-    /// Data keys are wrapped by KEKs this instance does not hold (KEK id: keys).
-    #[error(
-        "data keys are wrapped by key-encryption keys this instance does not hold: {}",
-        describe(.0)
-    )]
-    KeksNotHeld(BTreeMap<String, u64>),
-    #[error(transparent)]
-    Envelope(#[from] EnvelopeError),
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    #[error("no randomness for a key: {0}")]
-    Random(String),
-    #[error("a data key could not be wrapped")]
-    Wrapping,
-    #[error(transparent)]
-    Storage(#[from] sqlx::Error),
-}
-
-fn describe(not_held: &BTreeMap<String, u64>) -> String {
-    not_held
-        .iter()
-        .map(|(kek, n)| format!("KEK {kek} wraps {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// What an instance holds to protect personal data: the person keys (over its KEK ring) and
 /// the blind-index key. Cheap to clone.

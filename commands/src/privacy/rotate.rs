@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use prconfirm_migrations::{on_db, Database};
 
 use super::envelope::KeyId;
-use super::kek::{Kek, KekRing, UnwrapError};
+use super::error::UnwrapError;
+use super::kek::{Kek, KekRing};
 use super::PrivacyError;
 
 /// What a rotation did.
