@@ -13,10 +13,10 @@ pub mod audit;
 pub mod clock;
 pub mod ecopr;
 pub mod generate;
-pub mod keyfile;
+pub use prconfirm_privacy::keyfile;
 pub mod metadata;
 pub mod photo;
-pub mod privacy;
+pub use prconfirm_privacy as privacy;
 pub mod repository;
 pub mod service;
 

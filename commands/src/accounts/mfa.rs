@@ -66,7 +66,7 @@ impl MfaKey {
 
     /// A key from known bytes (tests and fixtures).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self::from_key(&KeyBytes(bytes))
+        Self::from_key(&KeyBytes::from_array(bytes))
     }
 
     fn from_key(key: &KeyBytes) -> Self {

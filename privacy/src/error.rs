@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::envelope::EnvelopeError;
+use crate::envelope::EnvelopeError;
 use crate::keyfile::KeyError;
 
 /// Why a personal-data operation failed.

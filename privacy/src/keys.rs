@@ -8,12 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use prconfirm_migrations::{on_conn, on_db, Conn, Database};
 
-use super::cache::{CacheSettings, Cached, KeyCache};
-use super::envelope::{Binding, DataKey, EnvelopeError, KeyId, Plaintext, Sealed, KEY_ID_BYTES};
-use super::error::UnwrapError;
-use super::kek::KekRing;
-use super::PrivacyError;
+use crate::cache::{CacheSettings, Cached, KeyCache};
+use crate::envelope::{Binding, DataKey, EnvelopeError, KeyId, Plaintext, Sealed, KEY_ID_BYTES};
+use crate::error::UnwrapError;
+use crate::kek::KekRing;
 use crate::keyfile::KeyBytes;
+use crate::PrivacyError;
 
 /// A stored row: the key's id, and the KEK and wrapped key (both `None` once disposed of).
 type Row = (Vec<u8>, Option<String>, Option<Vec<u8>>);

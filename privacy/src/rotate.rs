@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use prconfirm_migrations::{on_db, Database};
 
-use super::envelope::KeyId;
-use super::error::UnwrapError;
-use super::kek::{Kek, KekRing};
-use super::PrivacyError;
+use crate::envelope::KeyId;
+use crate::error::UnwrapError;
+use crate::kek::{Kek, KekRing};
+use crate::PrivacyError;
 
 /// What a rotation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

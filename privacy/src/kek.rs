@@ -17,8 +17,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-use super::envelope::{put_len_prefixed, KeyId};
-use super::error::{PrivacyError, UnwrapError};
+use crate::envelope::{put_len_prefixed, KeyId};
+use crate::error::{PrivacyError, UnwrapError};
 use crate::keyfile::{self, KeyBytes, KeyError};
 
 /// The key file's name inside `<data dir>/keys/`.

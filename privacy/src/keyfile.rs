@@ -35,7 +35,8 @@ impl KeyError {
     }
 }
 
-pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+/// The [`KeyError::Io`] of an operation on the key file at `path`.
+pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     move |source| KeyError::Io {
         path: path.to_owned(),
         source,
@@ -68,7 +69,13 @@ impl KeyBytes {
         Ok(bytes)
     }
 
-    pub(crate) fn as_array(&self) -> &[u8; 32] {
+    /// Key bytes taken over from elsewhere (a key derived or read by the caller).
+    pub fn from_array(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's bytes, for the cipher or signer it keys.
+    pub fn as_array(&self) -> &[u8; 32] {
         &self.0
     }
 }

@@ -164,7 +164,7 @@ impl<'de> serde::Deserialize<'de> for Sealed {
 }
 
 /// Why a field could not be sealed or opened. Opening a field of a disposed person is not
-/// one of these: see [`super::Opened::Disposed`].
+/// one of these: see [`crate::Opened::Disposed`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("not a sealed personal field")]

@@ -24,6 +24,7 @@ pub mod cache;
 pub mod envelope;
 mod error;
 pub mod kek;
+pub mod keyfile;
 pub mod keys;
 pub mod rotate;
 

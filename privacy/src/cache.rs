@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::envelope::DataKey;
+use crate::envelope::DataKey;
 
 /// How many unwrapped keys an instance keeps, and for how long.
 #[derive(Debug, Clone, Copy)]
@@ -134,8 +134,8 @@ impl KeyCache {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use super::super::envelope::KeyId;
     use super::*;
+    use crate::envelope::KeyId;
 
     fn live(case: &str) -> Cached {
         Cached::Live(Arc::new(DataKey::new(case, KeyId([1; 8]), &[1; 32])))
