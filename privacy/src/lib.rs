@@ -26,6 +26,7 @@ mod error;
 pub mod kek;
 pub mod keyfile;
 pub mod keys;
+pub mod payload;
 pub mod rotate;
 
 pub use blind::{BlindIndex, BlindIndexKey};

@@ -429,7 +429,7 @@ pub mod upcast {
     }
 
     /// Compares dotted versions numerically (`1.0` < `2.0` < `10.0`).
-    fn older(a: &str, b: &str) -> bool {
+    pub fn older(a: &str, b: &str) -> bool {
         let parse =
             |v: &str| -> Vec<u32> { v.split('.').map(|n| n.parse().unwrap_or(0)).collect() };
         parse(a) < parse(b)

@@ -5,6 +5,7 @@ mod deadline;
 mod decide;
 mod error;
 mod event;
+pub mod personal;
 mod stage_name;
 mod state;
 
