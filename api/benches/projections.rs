@@ -25,6 +25,7 @@ use prconfirm_api::settings::Settings;
 use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::generate::{generate, Plan};
+use prconfirm_commands::privacy::{PersonKeys, PrivacyKeys};
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, RequestMeta, ServiceSettings, SystemClock,
 };
@@ -88,12 +89,12 @@ async fn scan_reference(db: &Database) -> (i64, f64) {
     (n, started.elapsed().as_secs_f64())
 }
 
-async fn rebuild_all(db: &Database, events: i64) {
+async fn rebuild_all(db: &Database, keys: &PersonKeys, events: i64) {
     let models = ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default());
     let settings = RebuildSettings::default();
     for model in &models {
         let started = Instant::now();
-        let done = runner::rebuild(db, std::slice::from_ref(model), settings, |_| {})
+        let done = runner::rebuild(db, keys, std::slice::from_ref(model), settings, |_| {})
             .await
             .unwrap();
         let secs = started.elapsed().as_secs_f64();
@@ -106,7 +107,7 @@ async fn rebuild_all(db: &Database, events: i64) {
     }
     // What `prconfirm projections rebuild all` does: one read of the log for all three.
     let started = Instant::now();
-    let done = runner::rebuild(db, &models, settings, |_| {})
+    let done = runner::rebuild(db, keys, &models, settings, |_| {})
         .await
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
@@ -335,16 +336,17 @@ async fn status_versions(db: &Database, ids: &[String]) -> std::collections::Has
         .collect()
 }
 
-async fn lag_under_load(db: &Database, writers: u64, cases_each: u64) {
+async fn lag_under_load(db: &Database, keys: &PrivacyKeys, writers: u64, cases_each: u64) {
     let service = Arc::new(CaseService::new(
         db.clone(),
         ServiceSettings::default(),
         Arc::new(SystemClock),
+        keys,
     ));
     let signals = Signals::new(service.appended());
     let mut runtime = Runtime::new(db.clone(), signals.clone());
     for model in ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default()) {
-        runtime = runtime.with(ReadModelConsumer::new(model, 500));
+        runtime = runtime.with(ReadModelConsumer::new(model, 500, keys.persons.clone()));
     }
     let runner = runtime.spawn();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, u64, Instant)>();
@@ -416,8 +418,10 @@ async fn lag_under_load(db: &Database, writers: u64, cases_each: u64) {
 async fn run(name: &str, db: Database, cases: u64) {
     println!("{name}:");
     let started = Instant::now();
+    let keys = PrivacyKeys::ephemeral(&db).unwrap();
     let events = generate(
         &db,
+        &keys,
         Plan {
             cases,
             seed: 1,
@@ -439,10 +443,10 @@ async fn run(name: &str, db: Database, cases: u64) {
         "  reference: one scan of the log's payloads {:>10.0} events/s ({secs:.1} s)",
         n as f64 / secs
     );
-    rebuild_all(&db, n).await;
+    rebuild_all(&db, &keys.persons, n).await;
     queue_latency(&db, 5000).await;
     for writers in [1, 8] {
-        lag_under_load(&db, writers, 200 / writers).await;
+        lag_under_load(&db, &keys, writers, 200 / writers).await;
     }
     db.close().await;
 }

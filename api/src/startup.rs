@@ -257,6 +257,15 @@ pub async fn privacy_keys(settings: &Settings, db: &Database) -> anyhow::Result<
     let path = settings.blind_index_key_path();
     let blind_index = BlindIndexKey::load_or_create(&path)
         .with_context(|| format!("loading the blind-index key {}", path.display()))?;
+    let rewritten = prconfirm_commands::sealing::blind_invited_people(db, &blind_index)
+        .await
+        .context("rewriting the plain claims of invited people to their blind index")?;
+    if rewritten > 0 {
+        tracing::info!(
+            rewritten,
+            "claims of invited people rewritten to their blind index"
+        );
+    }
     Ok(PrivacyKeys {
         persons: PersonKeys::new(db.clone(), ring, settings.key_cache()),
         blind_index,
@@ -275,6 +284,7 @@ pub fn state(settings: &Settings, db: Database, privacy: PrivacyKeys) -> anyhow:
             snapshot_every: settings.store.snapshot_every,
         },
         clock.clone(),
+        &privacy,
     );
     let accounts = Accounts::new(
         db.clone(),

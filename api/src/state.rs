@@ -81,15 +81,17 @@ pub struct AppState {
 
 impl AppState {
     /// The open case of the person `file` names (application number and UCI), if any: the
-    /// holder of the claim the `Invited` event's append takes (migration `invited_people`).
+    /// holder of the claim the `Invited` event's append takes (migration `invited_people`), by
+    /// the blind index of both.
     ///
     /// # Errors
     /// Storage errors.
     pub async fn invited_case(&self, file: &CaseFile) -> Result<Option<String>, ApiError> {
         let sql = "SELECT case_id FROM invited_people WHERE application_number = $1 AND uci = $2";
+        let blind = &self.privacy.blind_index;
         let found: Option<String> = on_db!(&self.db, |pool| sqlx::query_scalar(sql)
-            .bind(file.application_number.to_string())
-            .bind(file.uci.to_string())
+            .bind(blind.application_number(&file.application_number).to_hex())
+            .bind(blind.uci(&file.uci).to_hex())
             .fetch_optional(pool)
             .await)
         .map_err(crate::http::error::storage)?;

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use prconfirm_commands::privacy::PrivacyKeys;
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, ManualClock, RequestMeta, ServiceSettings,
 };
@@ -40,6 +41,7 @@ async fn write_cases(dir: &Path, cases: usize) -> Vec<String> {
         db.clone(),
         ServiceSettings::default(),
         Arc::new(ManualClock::new(start)),
+        &PrivacyKeys::in_data_dir(&db, dir).unwrap(),
     );
     let officer = RequestMeta::new(Actor::new(
         ActorId::parse("officer.a").unwrap(),
@@ -153,8 +155,10 @@ async fn a_changed_event_is_named_by_case_sequence_and_position() {
     let ids = write_cases(dir.path(), 2).await;
     tamper(
         dir.path(),
-        "UPDATE events SET payload = replace(payload, '10000001', '10000009') WHERE sequence = 1 \
-         AND position = (SELECT max(position) FROM events)",
+        // The answer date: the person's fields are sealed, and a changed byte of theirs
+        // would fail to open before the chain's check.
+        "UPDATE events SET payload = replace(payload, '\"respond_by\":\"20', '\"respond_by\":\"21') \
+         WHERE sequence = 1 AND position = (SELECT max(position) FROM events)",
     )
     .await;
     let failed = prconfirm(dir.path(), &["audit", "verify"]);

@@ -67,7 +67,12 @@ impl Store {
 
     fn command(&self, data_dir: &Path) -> Command {
         let mut c = Command::new(BIN);
+        // Every instance holds the same personal-data keys (they must: each would otherwise
+        // make its own and open nothing the others sealed).
+        let keys = self.dir.path().join("shared-keys");
         c.env("PRCONFIRM_DATA_DIR", data_dir)
+            .env("PRCONFIRM_KEK_FILE", keys.join("kek.key"))
+            .env("PRCONFIRM_BLIND_INDEX_KEY", keys.join("blind-index.key"))
             .env("PRCONFIRM_AUDIT_CHECKPOINT_SECS", "0")
             .env("PRCONFIRM_LOG", "warn");
         match &self.url {

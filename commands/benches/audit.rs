@@ -28,6 +28,7 @@ use prconfirm_commands::audit::chain::{
     canonical_event, event_hash, stamp, EventFields, StoredLink,
 };
 use prconfirm_commands::audit::{take_checkpoint, verify, AuditKey, ChainHash};
+use prconfirm_commands::privacy::PrivacyKeys;
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, ManualClock, RequestMeta, ServiceSettings,
 };
@@ -63,6 +64,7 @@ async fn template_case() -> anyhow::Result<Vec<Template>> {
         db.clone(),
         ServiceSettings::default(),
         Arc::new(ManualClock::new(start)),
+        &PrivacyKeys::ephemeral(&db).unwrap(),
     );
     let as_role = |id: &str, role| RequestMeta::new(Actor::new(ActorId::parse(id).unwrap(), role));
     let officer = as_role("officer.tremblay", ActorRole::Officer);

@@ -20,6 +20,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use chrono::{Duration, TimeZone, Utc};
 use hdrhistogram::Histogram;
+use prconfirm_commands::privacy::PrivacyKeys;
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, ManualClock, RequestMeta, ServiceSettings,
 };
@@ -165,6 +166,7 @@ async fn through_service(db: &Database, cases: usize, writers: usize) -> Run {
             ),
         },
         clock,
+        &PrivacyKeys::ephemeral(db).unwrap(),
     ));
     let next = Arc::new(AtomicUsize::new(0));
     let began = Instant::now();

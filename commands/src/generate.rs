@@ -18,6 +18,9 @@ use uuid::Uuid;
 
 use crate::audit::chain::{event_hash, stamp, ChainHash, EventFields, StoredLink};
 use crate::metadata::{event_metadata, Actor, ActorRole, RequestMeta};
+use crate::sealing::seal_event;
+use prconfirm_privacy::payload::StoredEvent;
+use prconfirm_privacy::{BlindIndexKey, DataKey, PrivacyKeys};
 
 /// A failure to generate.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,8 @@ pub enum GenerateError {
     Rules(String),
     #[error("cannot encode an event: {0}")]
     Encode(String),
+    #[error("no data key for a generated case: {0}")]
+    Keys(String),
 }
 
 /// What to generate.
@@ -76,11 +81,12 @@ fn case_events(
     rng: &mut StdRng,
     plan: &Plan,
     serial_base: u64,
+    (key, blind): (&DataKey, &BlindIndexKey),
 ) -> Result<Vec<Row>, GenerateError> {
     let span = Duration::days(150).num_seconds();
     let offset = (n as i64 * span) / plan.cases.max(1) as i64;
     let mut at = plan.now - Duration::days(200) + Duration::seconds(offset);
-    let case_id = Uuid::from_u64_pair(plan.seed, n).to_string();
+    let case_id = case_id_of(plan, n);
     let officer = Actor::new(
         ActorId::parse(&format!("officer.{:02}", n % 40))
             .map_err(|e| GenerateError::Rules(e.to_string()))?,
@@ -180,12 +186,25 @@ fn case_events(
         let metadata = event_metadata(&meta, command.name(), Uuid::new_v4(), at);
         for event in events {
             let sequence = case.version as i64 + 1;
-            let row = chained(&case_id, sequence, &event, &metadata, &mut prev, at)?;
+            let row = chained(
+                &case_id,
+                sequence,
+                &event,
+                &metadata,
+                &mut prev,
+                at,
+                (key, blind),
+            )?;
             case.apply_event(event);
             rows.push(row);
         }
     }
     Ok(rows)
+}
+
+/// The id of generated case number `n`.
+fn case_id_of(plan: &Plan, n: u64) -> String {
+    Uuid::from_u64_pair(plan.seed, n).to_string()
 }
 
 fn chained(
@@ -195,10 +214,25 @@ fn chained(
     metadata: &std::collections::HashMap<String, String>,
     prev: &mut ChainHash,
     at: DateTime<Utc>,
+    (key, blind): (&DataKey, &BlindIndexKey),
 ) -> Result<Row, GenerateError> {
     let encode = |e: serde_json::Error| GenerateError::Encode(e.to_string());
-    let payload = serde_json::to_value(event).map_err(encode)?;
+    let mut payload = serde_json::to_value(event).map_err(encode)?;
     let mut metadata = serde_json::to_value(metadata).map_err(encode)?;
+    // Sealed as the event store seals what it appends, before the hash covers it.
+    seal_event(
+        key,
+        blind,
+        &StoredEvent {
+            case_id,
+            sequence: sequence.unsigned_abs(),
+            event_type: event.name(),
+            event_version: event.version(),
+        },
+        &mut payload,
+        &mut metadata,
+    )
+    .map_err(|e| GenerateError::Encode(e.to_string()))?;
     let hash = event_hash(
         prev,
         &EventFields {
@@ -285,6 +319,7 @@ async fn insert(db: &Database, rows: &[Row]) -> Result<(), sqlx::Error> {
 /// [`GenerateError`].
 pub async fn generate(
     db: &Database,
+    keys: &PrivacyKeys,
     plan: Plan,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<u64, GenerateError> {
@@ -306,7 +341,18 @@ pub async fn generate(
     let mut pending: Vec<Row> = Vec::new();
     let mut written = 0u64;
     for n in 0..plan.cases {
-        pending.extend(case_events(n, &mut rng, &plan, serial_base)?);
+        let key = keys
+            .persons
+            .for_sealing(&case_id_of(&plan, n))
+            .await
+            .map_err(|e| GenerateError::Keys(e.to_string()))?;
+        pending.extend(case_events(
+            n,
+            &mut rng,
+            &plan,
+            serial_base,
+            (&key, &keys.blind_index),
+        )?);
         if (n + 1) % window == 0 || n + 1 == plan.cases {
             // Time order across the window's cases; each case's own order is its sequence.
             pending.sort_by(|a, b| {

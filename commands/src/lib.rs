@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod photo;
 pub use prconfirm_privacy as privacy;
 pub mod repository;
+pub mod sealing;
 pub mod service;
 
 pub use clock::{Clock, ManualClock, SystemClock};

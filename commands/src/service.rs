@@ -13,13 +13,15 @@ use prconfirm_domain::case::{upcast, Case, CaseCommand, CaseError, CaseEvent, Ca
 use prconfirm_domain::case::{CaseFile, StageName};
 use prconfirm_domain::values::{DocumentNumber, Text};
 use prconfirm_migrations::Database;
+use prconfirm_privacy::PrivacyKeys;
 use uuid::Uuid;
 
 use crate::audit::ChainedRepository;
 use crate::clock::Clock;
 use crate::metadata::{event_metadata, keys, RequestMeta};
+use crate::sealing::SealingRepository;
 
-type Store = PersistedEventStore<ChainedRepository, Case>;
+type Store = PersistedEventStore<SealingRepository, Case>;
 
 /// How the write side is tuned.
 #[derive(Debug, Clone, Copy, Default)]
@@ -161,8 +163,8 @@ fn upcasters() -> Vec<Box<dyn cqrs_es::persist::EventUpcaster>> {
         .collect()
 }
 
-fn store(db: &Database, settings: ServiceSettings) -> Store {
-    let repo = ChainedRepository::new(db);
+fn store(db: &Database, settings: ServiceSettings, privacy: &PrivacyKeys) -> Store {
+    let repo = SealingRepository::new(ChainedRepository::new(db), privacy.clone());
     let store = if settings.snapshot_every == 0 {
         PersistedEventStore::new_event_store(repo)
     } else {
@@ -172,16 +174,22 @@ fn store(db: &Database, settings: ServiceSettings) -> Store {
 }
 
 impl CaseService {
-    pub fn new(db: Database, settings: ServiceSettings, clock: Arc<dyn Clock>) -> Self {
+    /// The service over `db`, sealing personal fields with `privacy`'s person keys.
+    pub fn new(
+        db: Database,
+        settings: ServiceSettings,
+        clock: Arc<dyn Clock>,
+        privacy: &PrivacyKeys,
+    ) -> Self {
         let observer = Arc::new(CommitObserver::default());
         let cqrs = CqrsFramework::new(
-            store(&db, settings),
+            store(&db, settings, privacy),
             vec![Box::new(ObserverQuery(observer.clone()))],
             (),
         );
         Self {
             cqrs,
-            reader: store(&db, settings),
+            reader: store(&db, settings, privacy),
             observer,
             clock,
             db,

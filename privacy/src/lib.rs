@@ -37,10 +37,54 @@ pub use kek::{Kek, KekId, KekRing};
 pub use keys::{check_ring, status, Access, Destroyed, KeyStatus, Opened, PersonKeys};
 pub use rotate::{rotate, Rotation};
 
+use keyfile::KeyError;
+
 /// What an instance holds to protect personal data: the person keys (over its KEK ring) and
 /// the blind-index key. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PrivacyKeys {
     pub persons: PersonKeys,
     pub blind_index: BlindIndexKey,
+}
+
+impl PrivacyKeys {
+    /// The keys at their default paths under `data_dir` (`keys/kek.key`,
+    /// `keys/blind-index.key`), made if missing, with the default cache: what `serve` takes
+    /// when no path is configured, for tools and tests that write a database a server may
+    /// open later. Checks nothing against the database (`serve` does).
+    ///
+    /// # Errors
+    /// [`KeyError`] if a key file cannot be read or made.
+    pub fn in_data_dir(
+        db: &prconfirm_migrations::Database,
+        data_dir: &std::path::Path,
+    ) -> Result<Self, KeyError> {
+        let kek = Kek::load_or_create(&kek::default_key_path(data_dir))?;
+        Ok(Self {
+            persons: PersonKeys::new(
+                db.clone(),
+                KekRing::new(kek, Vec::new()),
+                CacheSettings::default(),
+            ),
+            blind_index: BlindIndexKey::load_or_create(&blind::default_key_path(data_dir))?,
+        })
+    }
+
+    /// Fresh keys held in memory only, for tests and benchmarks whose database no other
+    /// process opens: once they are dropped nothing sealed with them opens again.
+    ///
+    /// # Errors
+    /// [`KeyError::Random`] if the system has no randomness to give.
+    pub fn ephemeral(db: &prconfirm_migrations::Database) -> Result<Self, KeyError> {
+        let kek = Kek::from_bytes(*keyfile::KeyBytes::random()?.as_array());
+        let blind = BlindIndexKey::from_bytes(*keyfile::KeyBytes::random()?.as_array());
+        Ok(Self {
+            persons: PersonKeys::new(
+                db.clone(),
+                KekRing::new(kek, Vec::new()),
+                CacheSettings::default(),
+            ),
+            blind_index: blind,
+        })
+    }
 }

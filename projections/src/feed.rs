@@ -11,6 +11,8 @@
 use chrono::{DateTime, Utc};
 use prconfirm_domain::case::upcast;
 use prconfirm_migrations::Database;
+use prconfirm_privacy::payload::{self, Disposed, PayloadError, StoredEvent};
+use prconfirm_privacy::{PersonKeys, PrivacyError};
 
 use crate::store::Conn;
 use serde_json::Value;
@@ -43,6 +45,32 @@ pub enum FeedError {
         what: &'static str,
         source: serde_json::Error,
     },
+    /// The person key of an event's case could not be had (storage, or a KEK not held).
+    #[error("event at {cursor}: {source}")]
+    Keys {
+        cursor: FeedCursor,
+        source: PrivacyError,
+    },
+    /// An event's personal fields do not open.
+    #[error("event at {cursor}: {source}")]
+    Sealed {
+        cursor: FeedCursor,
+        source: PayloadError,
+    },
+}
+
+impl FeedError {
+    /// A storage failure reading the feed or its keys: worth trying again as it is.
+    pub fn as_database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Database(e)
+            | Self::Keys {
+                source: PrivacyError::Storage(e),
+                ..
+            } => Some(e),
+            _ => None,
+        }
+    }
 }
 
 // Ordered by `events.tx`, not `tx`: the bare name would mean the output column
@@ -157,6 +185,42 @@ impl RawEvent {
     }
 }
 
+/// Opens the personal fields of `events` in place (the domain's list, by stored version) with
+/// the keys of their cases; a disposed person's fields read as placeholders that name nobody
+/// ([`Disposed::Placeholder`]), so that the read models and reactors still decode the event.
+///
+/// # Errors
+/// [`FeedError::Keys`] if a case's key cannot be had, [`FeedError::Sealed`] or
+/// [`FeedError::Corrupt`] if its fields do not open.
+pub async fn open_raw(keys: &PersonKeys, events: &mut [RawEvent]) -> Result<(), FeedError> {
+    for event in events.iter_mut() {
+        let stored = StoredEvent {
+            case_id: &event.aggregate_id,
+            sequence: event.sequence.unsigned_abs(),
+            event_type: &event.event_type,
+            event_version: &event.event_version,
+        };
+        if !stored.is_personal() {
+            continue;
+        }
+        let cursor = event.cursor;
+        let access = keys
+            .for_opening(&event.aggregate_id)
+            .await
+            .map_err(|source| FeedError::Keys { cursor, source })?;
+        let mut value: Value =
+            serde_json::from_str(&event.payload).map_err(|source| FeedError::Corrupt {
+                cursor,
+                what: "payload",
+                source,
+            })?;
+        payload::open(&access, &stored, &mut value, Disposed::Placeholder)
+            .map_err(|source| FeedError::Sealed { cursor, source })?;
+        event.payload = value.to_string();
+    }
+    Ok(())
+}
+
 /// A [`RawEvent`] from a row of the feed's raw selection.
 fn raw_row<R: Row>(
     row: &R,
@@ -179,17 +243,18 @@ where
     })
 }
 
-/// [`read_feed_on`] for the read models: [`RawEvent`]s, without the metadata, at a fraction
-/// of the cost.
+/// [`read_feed_on`] for the read models and reactors: [`RawEvent`]s, without the metadata,
+/// at a fraction of the cost, their personal fields opened with `keys` ([`open_raw`]).
 ///
 /// # Errors
-/// As [`read_feed_on`].
+/// As [`read_feed_on`] and [`open_raw`].
 pub async fn read_raw_on(
     conn: &mut Conn<'_>,
+    keys: &PersonKeys,
     after: FeedCursor,
     limit: u32,
 ) -> Result<Vec<RawEvent>, FeedError> {
-    let events = match fetch(conn, (PG_FEED_RAW, SQLITE_FEED_RAW), after, limit).await? {
+    let mut events = match fetch(conn, (PG_FEED_RAW, SQLITE_FEED_RAW), after, limit).await? {
         Page::Pg(rows) => rows
             .iter()
             .map(|row| raw_row(row, pg_place(row)?))
@@ -199,16 +264,18 @@ pub async fn read_raw_on(
             .map(|row| raw_row(row, sqlite_place(row)?))
             .collect::<Result<Vec<_>, _>>()?,
     };
+    open_raw(keys, &mut events).await?;
     Ok(events)
 }
 
-/// One event of a case as the read models take it ([`RawEvent`]), by its sequence: for a
-/// reactor trying a parked event again.
+/// One event of a case as the read models take it ([`RawEvent`], opened), by its sequence:
+/// for a reactor trying a parked event again.
 ///
 /// # Errors
-/// Storage errors.
+/// Storage errors, and as [`open_raw`].
 pub async fn read_event_on(
     conn: &mut Conn<'_>,
+    keys: &PersonKeys,
     case_id: &str,
     sequence: i64,
 ) -> Result<Option<RawEvent>, FeedError> {
@@ -219,7 +286,7 @@ pub async fn read_event_on(
     const SQLITE: &str = "SELECT position, 0 AS tx, aggregate_type, aggregate_id, sequence, \
                           event_type, event_version, payload, recorded_at FROM events \
                           WHERE aggregate_type = 'case' AND aggregate_id = $1 AND sequence = $2";
-    Ok(match conn {
+    let event = match conn {
         Conn::Pg(c) => {
             let row = sqlx::query(PG)
                 .bind(case_id)
@@ -237,7 +304,12 @@ pub async fn read_event_on(
             row.map(|row| raw_row(&row, sqlite_place(&row)?))
                 .transpose()?
         }
-    })
+    };
+    let Some(mut event) = event else {
+        return Ok(None);
+    };
+    open_raw(keys, std::slice::from_mut(&mut event)).await?;
+    Ok(Some(event))
 }
 
 /// The rows of one page of the feed, as the backend returned them.

@@ -24,6 +24,7 @@ use hdrhistogram::Histogram;
 use prconfirm_api::settings::Settings;
 use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
+use prconfirm_commands::privacy::PrivacyKeys;
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, ManualClock, RequestMeta, ServiceSettings, SystemClock,
 };
@@ -265,6 +266,7 @@ async fn run(label: &str, db: Database) {
         Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         )),
+        &PrivacyKeys::in_data_dir(&db, dir.path()).unwrap(),
     );
     let began = Instant::now();
     let mut case = String::new();

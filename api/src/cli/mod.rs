@@ -67,6 +67,8 @@ pub enum Command {
         store: Store,
         #[command(flatten)]
         rules: Rules,
+        #[command(flatten)]
+        privacy: PersonalData,
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
@@ -116,6 +118,8 @@ pub enum Command {
     Generate {
         #[command(flatten)]
         store: Store,
+        #[command(flatten)]
+        privacy: PersonalData,
         /// How many cases.
         #[arg(long)]
         cases: u64,
@@ -172,8 +176,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections {
             store,
             rules,
+            privacy,
             command,
-        } => projections::run(&Settings::from_groups(store, None, Some(rules))?, command).await,
+        } => {
+            let mut settings = Settings::from_groups(store, None, Some(rules))?;
+            settings.privacy = privacy;
+            projections::run(&settings, command).await
+        }
         Command::Invite {
             store,
             keys,
@@ -202,6 +211,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Generate {
             store,
+            privacy,
             cases,
             seed,
             chunk,
@@ -214,7 +224,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 interleave,
                 now: chrono::Utc::now(),
             };
-            projections::generate(&Settings::from_groups(store, None, None)?, plan).await
+            let mut settings = Settings::from_groups(store, None, None)?;
+            settings.privacy = privacy;
+            projections::generate(&settings, plan).await
         }
     }
 }

@@ -116,7 +116,8 @@ async fn rebuild(
             last_line = Instant::now();
         }
     };
-    let done = runner::rebuild(db, &models, rebuild, show)
+    let keys = crate::startup::privacy_keys(settings, db).await?;
+    let done = runner::rebuild(db, &keys.persons, &models, rebuild, show)
         .await
         .with_context(|| format!("rebuilding {names}"))?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -144,10 +145,11 @@ pub async fn generate(
 ) -> anyhow::Result<()> {
     use prconfirm_commands::generate::generate;
     let db = startup::open_database(settings).await?;
+    let keys = startup::privacy_keys(settings, &db).await?;
     let started = Instant::now();
     let terminal = std::io::stderr().is_terminal();
     let cases = plan.cases;
-    let outcome = generate(&db, plan, |done, events| {
+    let outcome = generate(&db, &keys, plan, |done, events| {
         if terminal {
             let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-3);
             eprint!("\r\x1b[2K{done}/{cases} cases, {events} events, {rate:.0} events/s");

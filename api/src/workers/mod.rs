@@ -30,14 +30,15 @@ pub use crate::settings::CONSUMERS as ALL;
 pub fn runtime(settings: &Settings, state: &AppState, outlet: Outlet) -> Runtime {
     let wanted = |name: &str| settings.runs_consumer(name);
     let batch = settings.workers.projection_batch;
+    let keys = &state.privacy.persons;
     let mut runtime = Runtime::new(state.db.clone(), state.projections.clone());
     for model in settings.read_models() {
         if wanted(model.name()) {
-            runtime = runtime.with(ReadModelConsumer::new(model, batch));
+            runtime = runtime.with(ReadModelConsumer::new(model, batch, keys.clone()));
         }
     }
     if wanted("mail") {
-        runtime = runtime.with(ReactorConsumer::new(MailComposer, batch));
+        runtime = runtime.with(ReactorConsumer::new(MailComposer, batch, keys.clone()));
     }
     if wanted("mail_delivery") {
         runtime = runtime.with(MailSender::new(outlet));
@@ -48,7 +49,7 @@ pub fn runtime(settings: &Settings, state: &AppState, outlet: Outlet) -> Runtime
             accounts: state.accounts.clone(),
             blobs: state.blobs.clone(),
         };
-        runtime = runtime.with(ReactorConsumer::new(reactor, batch));
+        runtime = runtime.with(ReactorConsumer::new(reactor, batch, keys.clone()));
     }
     if wanted("accounts") {
         let reactor = accounts::AccountsReactor {
@@ -56,7 +57,7 @@ pub fn runtime(settings: &Settings, state: &AppState, outlet: Outlet) -> Runtime
             accounts: state.accounts.clone(),
             temporary_password_valid_for: state.settings.temporary_password_valid_for,
         };
-        runtime = runtime.with(ReactorConsumer::new(reactor, batch));
+        runtime = runtime.with(ReactorConsumer::new(reactor, batch, keys.clone()));
     }
     if wanted("clock") && settings.workers.scheduler_interval_ms > 0 {
         let interval = Duration::from_millis(settings.workers.scheduler_interval_ms);

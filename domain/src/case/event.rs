@@ -352,6 +352,12 @@ impl CaseEvent {
             Self::AddressConfirmed { .. } => upcast::ADDRESS_CONFIRMED_VERSION,
             Self::PhotoUploaded { .. } => upcast::PHOTO_UPLOADED_VERSION,
             Self::Invited { .. } => upcast::INVITED_VERSION,
+            Self::PhotoReturned { .. }
+            | Self::AmendmentRequested { .. }
+            | Self::EcoprAmended { .. }
+            | Self::ReferredToInPersonLanding { .. }
+            | Self::CaseWithdrawn { .. }
+            | Self::NoteAdded { .. } => upcast::SEALED_TEXT_VERSION,
             _ => "1.0",
         }
     }
@@ -371,14 +377,20 @@ impl DomainEvent for CaseEvent {
 pub mod upcast {
     use serde_json::{Map, Value};
 
-    /// Current version of `AddressConfirmed`.
-    pub const ADDRESS_CONFIRMED_VERSION: &str = "2.0";
-    /// Current version of `PhotoUploaded`.
-    pub const PHOTO_UPLOADED_VERSION: &str = "1.1";
-    /// Current version of `Invited`.
-    pub const INVITED_VERSION: &str = "1.1";
+    /// Current version of `AddressConfirmed`: 3.0 is 2.0 with its addresses sealed.
+    pub const ADDRESS_CONFIRMED_VERSION: &str = "3.0";
+    /// Current version of `PhotoUploaded`: 2.0 is 1.1 with the photo's reference sealed.
+    pub const PHOTO_UPLOADED_VERSION: &str = "2.0";
+    /// Current version of `Invited`: 2.0 is 1.1 with the person's file sealed.
+    pub const INVITED_VERSION: &str = "2.0";
+    /// Current version of the events whose only personal field is free text (a note, a
+    /// reason, the details of an amendment): 2.0 is 1.0 with that text sealed.
+    pub const SEALED_TEXT_VERSION: &str = "2.0";
 
-    /// A step from an older shape of one event type to a newer one.
+    /// A step from an older shape of one event type to a newer one. Its `to_version` is the
+    /// shape's version, which may be older than the version events are written at: a
+    /// version that only seals personal fields (see [`crate::case::personal`]) keeps the
+    /// shape, and the store opens the fields before any upcaster runs.
     #[derive(Debug, Clone, Copy)]
     pub struct Upcaster {
         pub event_type: &'static str,
@@ -392,17 +404,17 @@ pub mod upcast {
     pub const ALL: &[Upcaster] = &[
         Upcaster {
             event_type: "AddressConfirmed",
-            to_version: ADDRESS_CONFIRMED_VERSION,
+            to_version: "2.0",
             transform: address_confirmed_v1_to_v2,
         },
         Upcaster {
             event_type: "PhotoUploaded",
-            to_version: PHOTO_UPLOADED_VERSION,
+            to_version: "1.1",
             transform: photo_uploaded_v1_0_to_v1_1,
         },
         Upcaster {
             event_type: "Invited",
-            to_version: INVITED_VERSION,
+            to_version: "1.1",
             transform: invited_v1_0_to_v1_1,
         },
     ];
@@ -545,7 +557,8 @@ mod tests {
             quality_measurements: None,
             at: DateTime::<Utc>::UNIX_EPOCH,
         };
-        assert_eq!(event.event_version(), "1.1");
+        // Written at 2.0: the 1.1 shape with the photo's reference sealed.
+        assert_eq!(event.event_version(), "2.0");
     }
 
     #[test]
@@ -602,7 +615,8 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(event.event_version(), "1.1");
+        // Written at 2.0: the 1.1 shape with the file sealed.
+        assert_eq!(event.event_version(), "2.0");
     }
 
     #[test]

@@ -230,6 +230,19 @@ mod tests {
     }
 
     #[test]
+    fn every_personal_event_is_written_at_a_sealed_version() {
+        for event in samples() {
+            assert_eq!(
+                sealed_in(event.name(), event.version()),
+                of(event.name()).map_or(&[][..], |f| f.paths),
+                "{} is written at {}, before its fields are sealed",
+                event.name(),
+                event.version()
+            );
+        }
+    }
+
+    #[test]
     fn fields_are_sealed_from_their_version_on_only() {
         assert!(sealed_in("Invited", "1.1").is_empty());
         assert_eq!(sealed_in("Invited", "2.0").len(), 6);

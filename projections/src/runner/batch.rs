@@ -4,6 +4,8 @@
 use prconfirm_migrations::on_conn;
 
 use super::tx::{begin, finish, RunError};
+use prconfirm_privacy::PersonKeys;
+
 use crate::feed::{read_raw_on, FeedCursor};
 use crate::models::{decode, ReadModel};
 use crate::store::Conn;
@@ -71,12 +73,13 @@ async fn checkpoint(
 /// checkpoint, inside the caller's transaction.
 pub(super) async fn apply_next(
     conn: &mut Conn<'_>,
+    keys: &PersonKeys,
     model: &ReadModel,
     generation: i64,
     limit: u32,
 ) -> Result<Batch, RunError> {
     let (after, applied) = checkpoint(conn, model.name(), generation).await?;
-    let events = read_raw_on(conn, after, limit).await?;
+    let events = read_raw_on(conn, keys, after, limit).await?;
     let Some(last) = events.last().map(|e| e.cursor) else {
         return Ok(Batch {
             generation,
@@ -126,23 +129,26 @@ pub(super) async fn apply_next(
     })
 }
 
-/// One batch in its own transaction, under the registry row's lock.
+/// One batch in its own transaction, under the registry row's lock, personal fields opened
+/// with `keys`.
 ///
 /// # Errors
 /// [`RunError`]; nothing of the batch was kept.
 pub async fn run_batch(
     conn: &mut Conn<'_>,
+    keys: &PersonKeys,
     model: &ReadModel,
     target: Target,
     limit: u32,
 ) -> Result<Batch, RunError> {
     begin(conn).await?;
-    let result = locked_batch(conn, model, target, limit).await;
+    let result = locked_batch(conn, keys, model, target, limit).await;
     finish(conn, result).await
 }
 
 async fn locked_batch(
     conn: &mut Conn<'_>,
+    keys: &PersonKeys,
     model: &ReadModel,
     target: Target,
     limit: u32,
@@ -152,7 +158,7 @@ async fn locked_batch(
         Target::Live => live,
         Target::Generation(g) => g,
     };
-    apply_next(conn, model, generation, limit).await
+    apply_next(conn, keys, model, generation, limit).await
 }
 
 pub(super) async fn live_generation(

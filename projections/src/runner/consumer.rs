@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use prconfirm_migrations::on_conn;
+use prconfirm_privacy::PersonKeys;
 
 use super::batch::{run_batch, Target};
 use super::generation::ensure;
@@ -16,14 +17,16 @@ use crate::store::Conn;
 pub struct ReadModelConsumer {
     model: ReadModel,
     batch: u32,
+    keys: PersonKeys,
 }
 
 impl ReadModelConsumer {
-    /// `model`, `batch` events at a time while keeping up.
-    pub fn new(model: ReadModel, batch: u32) -> Self {
+    /// `model`, `batch` events at a time while keeping up, personal fields opened with `keys`.
+    pub fn new(model: ReadModel, batch: u32, keys: PersonKeys) -> Self {
         Self {
             model,
             batch: batch.max(1),
+            keys,
         }
     }
 }
@@ -55,7 +58,7 @@ impl Consumer for ReadModelConsumer {
     async fn round(&self, conn: &mut Conn<'_>, failures: u32) -> Result<Round, RoundError> {
         // After a failure, go one event at a time to find the one that fails.
         let limit = if failures > 0 { 1 } else { self.batch };
-        let done = run_batch(conn, &self.model, Target::Live, limit).await?;
+        let done = run_batch(conn, &self.keys, &self.model, Target::Live, limit).await?;
         Ok(Round {
             passed: done.read,
             more: done.read >= limit as usize,

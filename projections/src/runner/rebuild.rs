@@ -9,6 +9,8 @@ use super::generation::{
     drop_generation, index_ddl, new_generation, point_views, set_live, Indexes,
 };
 use super::tx::{begin, finish, RunError};
+use prconfirm_privacy::PersonKeys;
+
 use crate::feed::{read_raw_on, FeedCursor};
 use crate::models::{decode, ReadModel};
 use crate::runtime::lease::rebuild_lock_key;
@@ -66,6 +68,7 @@ pub struct Rebuilt {
 /// rebuild leaves the live generations serving; the next rebuild drops what it left.
 pub async fn rebuild(
     db: &Database,
+    keys: &PersonKeys,
     models: &[ReadModel],
     settings: RebuildSettings,
     mut progress: impl FnMut(RebuildProgress) + Send,
@@ -101,10 +104,11 @@ pub async fn rebuild(
     let (pages, mut next_page) = tokio::sync::mpsc::channel::<Result<Page, RunError>>(2);
     let mut reader = db.dedicated().await?;
     let batch = settings.batch.max(1);
+    let reader_keys = keys.clone();
     let read = tokio::spawn(async move {
         let mut after = FeedCursor::START;
         loop {
-            let page = read_page(&mut reader.conn(), after, batch).await;
+            let page = read_page(&mut reader.conn(), &reader_keys, after, batch).await;
             let (last, full) = match &page {
                 Ok(p) => (p.last, p.read == batch as usize),
                 Err(_) => (None, false),
@@ -162,7 +166,7 @@ pub async fn rebuild(
     for (model, generation) in models.iter().zip(generations) {
         let conn = &mut writer.conn();
         begin(conn).await?;
-        let result = switch(conn, model, generation, batch, &mut progress).await;
+        let result = switch(conn, keys, model, generation, batch, &mut progress).await;
         let old = finish(conn, result).await?;
         begin(conn).await?;
         let result = drop_generation(conn, model, old)
@@ -199,8 +203,13 @@ struct Page {
     last: Option<FeedCursor>,
 }
 
-async fn read_page(conn: &mut Conn<'_>, after: FeedCursor, limit: u32) -> Result<Page, RunError> {
-    let raw = read_raw_on(conn, after, limit).await?;
+async fn read_page(
+    conn: &mut Conn<'_>,
+    keys: &PersonKeys,
+    after: FeedCursor,
+    limit: u32,
+) -> Result<Page, RunError> {
+    let raw = read_raw_on(conn, keys, after, limit).await?;
     let read = raw.len();
     let last = raw.last().map(|e| e.cursor);
     Ok(Page {
@@ -234,6 +243,7 @@ async fn set_checkpoint(
 /// event, points the views at it and makes it live. Answers the generation it replaced.
 async fn switch(
     conn: &mut Conn<'_>,
+    keys: &PersonKeys,
     model: &ReadModel,
     generation: i64,
     batch: u32,
@@ -243,7 +253,7 @@ async fn switch(
     // The live runner waits on the registry row meanwhile: catch up to the last event it
     // could have applied, so the switch loses nothing and the views never go back.
     loop {
-        let done = apply_next(conn, model, generation, batch).await?;
+        let done = apply_next(conn, keys, model, generation, batch).await?;
         progress(RebuildProgress {
             events_applied: done.events_applied,
         });

@@ -33,6 +33,8 @@ use prconfirm_migrations::on_conn;
 
 use super::parked::{self, Parked, Why};
 use super::{Consumer, Kind, Position, Round, RoundError};
+use prconfirm_privacy::PersonKeys;
+
 use crate::feed::{read_event_on, read_raw_on, FeedCursor, RawEvent};
 use crate::models::{decode_one, Decoded};
 use crate::store::Conn;
@@ -150,15 +152,17 @@ struct Cursors {
 pub struct ReactorConsumer<R> {
     reactor: R,
     batch: u32,
+    keys: PersonKeys,
     cursors: Mutex<Cursors>,
 }
 
 impl<R: Reactor> ReactorConsumer<R> {
-    /// `reactor`, reading up to `batch` events a round.
-    pub fn new(reactor: R, batch: u32) -> Self {
+    /// `reactor`, reading up to `batch` events a round, personal fields opened with `keys`.
+    pub fn new(reactor: R, batch: u32, keys: PersonKeys) -> Self {
         Self {
             reactor,
             batch: batch.max(1),
+            keys,
             cursors: Mutex::default(),
         }
     }
@@ -246,7 +250,7 @@ impl<R: Reactor> ReactorConsumer<R> {
     /// one more failure).
     async fn retry_one(&self, conn: &mut Conn<'_>, parked: &Parked) -> Result<bool, RoundError> {
         let name = self.reactor.name();
-        let raw = read_event_on(conn, &parked.case_id, parked.sequence).await?;
+        let raw = read_event_on(conn, &self.keys, &parked.case_id, parked.sequence).await?;
         let item = match raw.as_ref().map(decode_one) {
             Some(Some(Ok(item))) => item,
             Some(Some(Err(e))) => {
@@ -351,7 +355,7 @@ impl<R: Reactor> Consumer for ReactorConsumer<R> {
         };
         let ahead = self.cursors().ahead;
         let from = ahead.map_or(stored, |(c, _)| c);
-        let raw = read_raw_on(conn, from, self.batch).await?;
+        let raw = read_raw_on(conn, &self.keys, from, self.batch).await?;
         let mut full = raw.len() >= self.batch as usize;
         let mut parked_cases = if raw.is_empty() {
             HashSet::new()

@@ -142,6 +142,8 @@ impl Store {
         c.env("PRCONFIRM_DATA_DIR", data_dir)
             .env("PRCONFIRM_AUDIT_KEY", keys.join("audit-ed25519.key"))
             .env("PRCONFIRM_MFA_KEY", keys.join("mfa-totp.key"))
+            .env("PRCONFIRM_KEK_FILE", keys.join("kek.key"))
+            .env("PRCONFIRM_BLIND_INDEX_KEY", keys.join("blind-index.key"))
             .env("PRCONFIRM_LOG", "warn")
             .env_remove("PRCONFIRM_SMTP_URL")
             .env_remove("PRCONFIRM_LISTEN");

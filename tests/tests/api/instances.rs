@@ -89,6 +89,16 @@ async fn a_server_whose_audit_key_did_not_sign_the_log_refuses_to_start(server: 
     let second = || async {
         let mut command = server.binary().await;
         command.env("PRCONFIRM_AUDIT_KEY", &other);
+        // The first instance's personal-data keys, which every instance must share.
+        command
+            .env(
+                "PRCONFIRM_KEK_FILE",
+                prconfirm_commands::privacy::kek::default_key_path(server.data_dir()),
+            )
+            .env(
+                "PRCONFIRM_BLIND_INDEX_KEY",
+                prconfirm_commands::privacy::blind::default_key_path(server.data_dir()),
+            );
         if matches!(server.db(), prconfirm_migrations::Database::Postgres(_)) {
             command.env("PRCONFIRM_DATA_DIR", keys.path().join("data"));
         }

@@ -308,7 +308,7 @@ async fn changing_one_payload_byte_is_caught_at_that_event(db: Database) {
     checkpoint_covering(&db, EVENTS).await;
     let payload = read_json(&db, &log.b, 1, "payload").await;
     let text = payload.to_string();
-    let changed = text.replacen("22222222", "22222223", 1);
+    let changed = text.replacen("\"respond_by\":\"20", "\"respond_by\":\"21", 1);
     assert_ne!(changed, text);
     rewrite_json(
         &db,
@@ -438,9 +438,12 @@ async fn a_chain_rewritten_with_valid_hashes_is_caught_by_the_signed_checkpoint(
     for sequence in 1..=2 {
         let mut payload = read_json(&db, &log.b, sequence, "payload").await;
         if sequence == 1 {
-            payload =
-                serde_json::from_str(&payload.to_string().replacen("22222222", "22222223", 1))
-                    .unwrap();
+            payload = serde_json::from_str(&payload.to_string().replacen(
+                "\"respond_by\":\"20",
+                "\"respond_by\":\"21",
+                1,
+            ))
+            .unwrap();
         }
         let mut metadata = read_json(&db, &log.b, sequence, "metadata").await;
         let event_type = read_text(&db, &log.b, sequence, "event_type").await;

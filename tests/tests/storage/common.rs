@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use prconfirm_commands::privacy::PrivacyKeys;
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, Committed, ManualClock, RequestMeta, ServiceSettings,
 };
@@ -50,8 +51,23 @@ pub fn service(db: &Database, snapshot_every: usize) -> (CaseService, Arc<Manual
         db.clone(),
         ServiceSettings { snapshot_every },
         clock.clone(),
+        &keys(db),
     );
     (service, clock)
+}
+
+/// The person keys of the storage tests: the same fixed KEK and blind-index key for every
+/// service and consumer of a test, so that what one seals the others open.
+pub fn keys(db: &Database) -> PrivacyKeys {
+    use prconfirm_commands::privacy::{BlindIndexKey, CacheSettings, Kek, KekRing, PersonKeys};
+    PrivacyKeys {
+        persons: PersonKeys::new(
+            db.clone(),
+            KekRing::new(Kek::from_bytes([0x4b; 32]), vec![]),
+            CacheSettings::default(),
+        ),
+        blind_index: BlindIndexKey::from_bytes([0x42; 32]),
+    }
 }
 
 pub fn officer(name: &str) -> RequestMeta {

@@ -64,7 +64,7 @@ fn reactor(
 /// One round of `reactor` as the runtime runs it, on a connection of its own, from the
 /// checkpoint as stored.
 async fn round(db: &Database, reactor: &EcoprReactor) -> (Result<Round, RoundError>, i64) {
-    let consumer = ReactorConsumer::new(reactor.clone(), 100);
+    let consumer = ReactorConsumer::new(reactor.clone(), 100, crate::common::keys(db).persons);
     let mut conn = db.dedicated().await.unwrap();
     let mut reached = 0;
     let outcome = loop {
@@ -86,7 +86,7 @@ async fn round(db: &Database, reactor: &EcoprReactor) -> (Result<Round, RoundErr
 /// (other tests run beside this one).
 async fn catch_up(db: &Database, reactor: &EcoprReactor) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let consumer = ReactorConsumer::new(reactor.clone(), 100);
+    let consumer = ReactorConsumer::new(reactor.clone(), 100, crate::common::keys(db).persons);
     let mut conn = db.dedicated().await.unwrap();
     loop {
         let reached = consumer

@@ -486,3 +486,220 @@ impl Copy {
         }
     }
 }
+
+on_both_backends!(
+    an_events_personal_fields_are_stored_sealed_and_load_back_in_the_clear,
+    a_disposed_persons_case_still_loads_and_its_fields_name_nobody,
+    claims_from_before_the_blind_index_are_rewritten_to_it,
+);
+
+/// Every stored payload and snapshot of `case` as text, and its `invited_people` claim.
+async fn stored_text(db: &Database, case: &str) -> String {
+    const EVENTS: &str =
+        "SELECT payload::text || metadata::text FROM events WHERE aggregate_id = $1";
+    const EVENTS_SQLITE: &str = "SELECT payload || metadata FROM events WHERE aggregate_id = $1";
+    const SNAPSHOTS: &str = "SELECT payload::text FROM snapshots WHERE aggregate_id = $1";
+    const SNAPSHOTS_SQLITE: &str = "SELECT payload FROM snapshots WHERE aggregate_id = $1";
+    const CLAIMS: &str = "SELECT application_number || uci FROM invited_people WHERE case_id = $1";
+    let mut rows: Vec<String> = Vec::new();
+    for (pg, sqlite) in [
+        (EVENTS, EVENTS_SQLITE),
+        (SNAPSHOTS, SNAPSHOTS_SQLITE),
+        (CLAIMS, CLAIMS),
+    ] {
+        let found: Vec<String> = match db {
+            Database::Postgres(p) => sqlx::query_scalar(pg)
+                .bind(case)
+                .fetch_all(p)
+                .await
+                .unwrap(),
+            Database::Sqlite(p) => sqlx::query_scalar(sqlite)
+                .bind(case)
+                .fetch_all(p)
+                .await
+                .unwrap(),
+        };
+        rows.extend(found);
+    }
+    rows.join("\n")
+}
+
+/// A case invited as "Zoë Tremblay-Côté" (UCI 73519024), whose address was confirmed and on
+/// which an officer wrote a note; the service snapshots after every event.
+async fn a_case_with_personal_data(db: &Database) -> (prconfirm_commands::CaseService, String) {
+    use crate::common::{address, applicant, file, officer, respond_by, service, system};
+    use prconfirm_domain::case::CaseCommand;
+    use prconfirm_domain::values::{ActorId, Text};
+    let (service, _clock) = service(db, 1);
+    let case = service
+        .invite(
+            file("E007351902", "73519024", "Zoë"),
+            respond_by(),
+            &officer("officer.a"),
+        )
+        .await
+        .unwrap()
+        .case_id;
+    let run = |command, meta| {
+        let service = &service;
+        let case = case.clone();
+        async move { service.execute(&case, command, &meta).await.unwrap() }
+    };
+    run(CaseCommand::AcceptInvitation, system()).await;
+    run(
+        CaseCommand::CreateAccount {
+            username: ActorId::parse("applicant-1").unwrap(),
+            temporary_password_expires_at: respond_by(),
+        },
+        system(),
+    )
+    .await;
+    run(CaseCommand::ChangePassword, applicant("applicant-1")).await;
+    run(
+        CaseCommand::DeclarePresence { in_canada: true },
+        applicant("applicant-1"),
+    )
+    .await;
+    run(
+        CaseCommand::ConfirmAddress {
+            residential: address(),
+            mailing: None,
+        },
+        applicant("applicant-1"),
+    )
+    .await;
+    run(
+        CaseCommand::AddNote {
+            text: Text::parse("Zoë called about her cousin Marguerite").unwrap(),
+        },
+        officer("officer.a"),
+    )
+    .await;
+    (service, case)
+}
+
+const PERSONAL: [&str; 8] = [
+    "Zoë",
+    "Tremblay",
+    "73519024",
+    "E007351902",
+    "1988-08-08",
+    "family@example.ca",
+    "Saint-Jean",
+    "Marguerite",
+];
+
+async fn an_events_personal_fields_are_stored_sealed_and_load_back_in_the_clear(db: Database) {
+    // Arrange
+    let (service, case) = a_case_with_personal_data(&db).await;
+
+    // Act
+    let stored = stored_text(&db, &case).await;
+    let loaded = service.load(&case).await.unwrap().unwrap().case;
+
+    // Assert: nothing personal as stored (events, snapshots, the claim), all of it loaded.
+    for value in PERSONAL {
+        assert!(
+            !stored.contains(value),
+            "{value} stored in the clear:\n{stored}"
+        );
+    }
+    assert!(stored.contains("pd1:"), "{stored}");
+    let file = loaded.file.as_ref().unwrap();
+    assert_eq!(file.given_name.as_str(), "Zoë");
+    assert_eq!(file.uci.as_str(), "73519024");
+    assert_eq!(file.email.as_str(), "family@example.ca");
+    let history = service.history(&case).await.unwrap();
+    assert!(history.iter().any(|e| matches!(
+        &e.payload,
+        prconfirm_domain::case::CaseEvent::AddressConfirmed { residential, .. }
+            if *residential == crate::common::address()
+    )));
+    assert!(loaded.notes[0].text.as_str().contains("Marguerite"));
+    // The claim is the blind index of both, 64 hex digits each.
+    let claim = stored.lines().last().unwrap();
+    assert_eq!(claim.len(), 128, "{claim}");
+    assert!(claim.bytes().all(|b| b.is_ascii_hexdigit()), "{claim}");
+}
+
+async fn a_disposed_persons_case_still_loads_and_its_fields_name_nobody(db: Database) {
+    // Arrange
+    let (service, case) = a_case_with_personal_data(&db).await;
+    let keys = crate::common::keys(&db);
+
+    // Act: the key destroyed, the case read by a service that never saw it.
+    keys.persons.destroy(&case, Utc::now()).await.unwrap();
+    let (fresh, _clock) = crate::common::service(&db, 1);
+    let loaded = fresh.load(&case).await.unwrap().unwrap();
+    // On PostgreSQL the feed hands out an event once no older transaction of the cluster
+    // is open (another test's may be): wait for all seven.
+    let mut reader = db.dedicated().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let feed = loop {
+        let feed = prconfirm_projections::feed::read_raw_on(
+            &mut reader.conn(),
+            &keys.persons,
+            prconfirm_projections::FeedCursor::START,
+            100,
+        )
+        .await
+        .unwrap();
+        if feed.len() == 7 || std::time::Instant::now() > deadline {
+            break feed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+
+    // Assert: it loads at its version, and neither it nor the feed names anybody.
+    assert_eq!(
+        loaded.version,
+        service.load(&case).await.unwrap().unwrap().version
+    );
+    let file = loaded.case.file.as_ref().unwrap();
+    assert_eq!(file.given_name.as_str(), "[disposed]");
+    assert_eq!(file.uci.as_str(), "00000000");
+    assert_eq!(loaded.case.notes[0].text.as_str(), "[disposed]");
+    let text: String = feed.iter().map(|e| e.payload.clone()).collect();
+    assert_eq!(feed.len(), 7, "the case's events");
+    for value in PERSONAL {
+        assert!(
+            !text.contains(value),
+            "{value} in the feed after disposal:\n{text}"
+        );
+    }
+    assert!(text.contains("[disposed]"), "{text}");
+}
+
+async fn claims_from_before_the_blind_index_are_rewritten_to_it(db: Database) {
+    // Arrange: a claim as the trigger wrote it for an event from before version 2.0.
+    let insert = "INSERT INTO invited_people (application_number, uci, case_id) \
+                  VALUES ('E001234567', '12345678', 'old-case')";
+    on_db!(&db, |pool| sqlx::query(insert)
+        .execute(pool)
+        .await
+        .map(drop))
+    .unwrap();
+    let keys = crate::common::keys(&db);
+
+    // Act: twice, as two starts would.
+    let first = prconfirm_commands::sealing::blind_invited_people(&db, &keys.blind_index)
+        .await
+        .unwrap();
+    let second = prconfirm_commands::sealing::blind_invited_people(&db, &keys.blind_index)
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!((first, second), (1, 0));
+    let select = "SELECT application_number, uci FROM invited_people WHERE case_id = 'old-case'";
+    let (number, uci): (String, String) =
+        on_db!(&db, |pool| sqlx::query_as(select).fetch_one(pool).await).unwrap();
+    assert_eq!(
+        number,
+        keys.blind_index
+            .application_number_text("E001234567")
+            .unwrap()
+            .to_hex()
+    );
+    assert_eq!(uci, keys.blind_index.uci_text("12345678").unwrap().to_hex());
+}

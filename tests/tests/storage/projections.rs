@@ -60,9 +60,15 @@ pub(crate) async fn catch_up(db: &Database) -> Vec<i64> {
         let n = with_conn!(db, |conn| {
             runner::ensure(conn, &model).await.unwrap();
             loop {
-                let done = runner::run_batch(conn, &model, Target::Live, 7)
-                    .await
-                    .unwrap();
+                let done = runner::run_batch(
+                    conn,
+                    &crate::common::keys(db).persons,
+                    &model,
+                    Target::Live,
+                    7,
+                )
+                .await
+                .unwrap();
                 if done.read == 0 {
                     if done.events_applied >= total || std::time::Instant::now() > deadline {
                         break done.events_applied;
@@ -222,9 +228,15 @@ async fn views_follow_the_log_and_a_rebuild_equals_them(db: Database) {
         cache_cases: 2,
     };
     for model in models() {
-        let done = runner::rebuild(&db, std::slice::from_ref(&model), tiny, |_| {})
-            .await
-            .unwrap();
+        let done = runner::rebuild(
+            &db,
+            &crate::common::keys(&db).persons,
+            std::slice::from_ref(&model),
+            tiny,
+            |_| {},
+        )
+        .await
+        .unwrap();
         assert_eq!(done.generations, vec![(model.name(), 2)]);
         assert_eq!(done.events, total);
         assert!(done.reloaded > 0, "{}: nothing was read back", model.name());
@@ -236,9 +248,15 @@ async fn views_follow_the_log_and_a_rebuild_equals_them(db: Database) {
         );
     }
     // All of them from one read of the log, every state in memory.
-    let done = runner::rebuild(&db, &models(), RebuildSettings::default(), |_| {})
-        .await
-        .unwrap();
+    let done = runner::rebuild(
+        &db,
+        &crate::common::keys(&db).persons,
+        &models(),
+        RebuildSettings::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(done.reloaded, 0);
     assert!(done.generations.iter().all(|(_, g)| *g == 3));
     assert_eq!(
@@ -397,7 +415,15 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_there(db: Database
     let model = ReadModel::Stats;
     let failed = with_conn!(&db, |conn| loop {
         // Until the feed hands out the new event (see catch_up).
-        match runner::run_batch(conn, &model, Target::Live, 10).await {
+        match runner::run_batch(
+            conn,
+            &crate::common::keys(&db).persons,
+            &model,
+            Target::Live,
+            10,
+        )
+        .await
+        {
             Ok(done) => {
                 assert_eq!(done.read, 0, "the bad event was skipped");
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -411,9 +437,15 @@ async fn an_event_that_cannot_be_applied_stops_the_projection_there(db: Database
     );
     // Nothing moved: the checkpoint still stands before the bad event, every time.
     for _ in 0..2 {
-        let _ = with_conn!(&db, |conn| runner::run_batch(conn, &model, Target::Live, 1)
-            .await
-            .unwrap_err());
+        let _ = with_conn!(&db, |conn| runner::run_batch(
+            conn,
+            &crate::common::keys(&db).persons,
+            &model,
+            Target::Live,
+            1
+        )
+        .await
+        .unwrap_err());
     }
     let statuses = runner::status(&db).await.unwrap();
     let stats = statuses.iter().find(|s| s.name == "stats").unwrap();
@@ -427,9 +459,11 @@ async fn a_failed_rebuild_leaves_the_live_views_and_the_next_one_clears_its_tabl
     let before = dump_all(&db).await;
     append_bogus(&db, &id).await;
     let model = ReadModel::Stats;
+    let keys = crate::common::keys(&db).persons;
     let rebuild = || {
         runner::rebuild(
             &db,
+            &keys,
             std::slice::from_ref(&model),
             RebuildSettings::default(),
             |_| {},
@@ -507,9 +541,15 @@ async fn a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool: sqlx::
         .execute(&mut *other)
         .await
         .unwrap();
-    let refused = runner::rebuild(&db, &[ReadModel::Stats], RebuildSettings::default(), |_| {})
-        .await
-        .unwrap_err();
+    let refused = runner::rebuild(
+        &db,
+        &crate::common::keys(&db).persons,
+        &[ReadModel::Stats],
+        RebuildSettings::default(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(refused, runner::RunError::Busy("stats")),
         "{refused}"
@@ -517,6 +557,7 @@ async fn a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool: sqlx::
     // Another projection is not held up.
     runner::rebuild(
         &db,
+        &crate::common::keys(&db).persons,
         &[models()[2].clone()],
         RebuildSettings::default(),
         |_| {},
@@ -527,9 +568,15 @@ async fn a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool: sqlx::
         .execute(&mut *other)
         .await
         .unwrap();
-    runner::rebuild(&db, &[ReadModel::Stats], RebuildSettings::default(), |_| {})
-        .await
-        .unwrap();
+    runner::rebuild(
+        &db,
+        &crate::common::keys(&db).persons,
+        &[ReadModel::Stats],
+        RebuildSettings::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
 }
 
 /// An upgrade that changes what a projection keeps (here: `deadlines`, whose per-case state

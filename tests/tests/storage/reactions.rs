@@ -151,7 +151,7 @@ async fn cases_are_prepared_side_by_side_and_each_case_in_order(db: Database) {
         ..Probe::default()
     };
     probe.failing.lock().unwrap().insert(cases[3].clone());
-    let consumer = ReactorConsumer::new(probe.clone(), 100);
+    let consumer = ReactorConsumer::new(probe.clone(), 100, crate::common::keys(&db).persons);
     run_to_end(&db, &consumer).await;
 
     let most = probe.most.load(Ordering::SeqCst);
@@ -208,7 +208,7 @@ async fn a_failing_case_is_parked_and_the_others_go_on_in_order(db: Database) {
     let fine = invite(&service, "E000000001", "1200000002").await.case_id;
     let probe = Probe::default();
     probe.failing.lock().unwrap().insert(stuck.clone());
-    let consumer = ReactorConsumer::new(probe.clone(), 100);
+    let consumer = ReactorConsumer::new(probe.clone(), 100, crate::common::keys(&db).persons);
 
     // Two more events of the stuck case and one of the other, after its failure.
     run_to_end(&db, &consumer).await;
@@ -343,7 +343,7 @@ async fn an_account_recorded_but_not_written_is_written_by_the_next_round(db: Da
 
     // The next round finds the event, keeps its username and writes the account, with the
     // credentials message under the event's id.
-    let consumer = ReactorConsumer::new(reactor, 100);
+    let consumer = ReactorConsumer::new(reactor, 100, crate::common::keys(&db).persons);
     run_to_end(&db, &consumer).await;
     assert_eq!(
         accounts.applicant_username(&id).await.unwrap().as_deref(),
@@ -384,6 +384,7 @@ async fn an_account_recorded_but_not_written_is_written_by_the_next_round(db: Da
             temporary_password_valid_for: Duration::hours(72),
         },
         100,
+        crate::common::keys(&db).persons,
     );
     let sql = "UPDATE reactor_checkpoints SET tx = 0, position = 0 WHERE name = 'accounts'";
     on_db!(&db, |pool| sqlx::query(sql).execute(pool).await.map(drop)).unwrap();
