@@ -395,7 +395,10 @@ impl From<QueryRejection> for ApiError {
 impl From<AuditError> for ApiError {
     fn from(e: AuditError) -> Self {
         match e {
-            AuditError::Database(cause) => storage(cause),
+            AuditError::Database(cause)
+            | AuditError::Keys(prconfirm_commands::privacy::PrivacyError::Storage(cause)) => {
+                storage(cause)
+            }
             other => {
                 tracing::error!(error = %other, "audit read failed");
                 Self::Internal

@@ -115,7 +115,8 @@ async fn case_events(
     State(state): State<AppState>,
     Path(CaseId { id }): Path<CaseId>,
 ) -> Result<Json<CaseEvents>, ApiError> {
-    let events = read::case_events(&state.db, &id).await?;
+    let mut events = read::case_events(&state.db, &id).await?;
+    read::open_personal(&state.privacy.persons, &mut events).await?;
     let version = events.last().ok_or(ApiError::NotFound)?.sequence;
     Ok(Json(CaseEvents {
         case_id: id,
@@ -261,7 +262,8 @@ async fn events(
         from: query.from,
         to: query.to,
     };
-    let events = read::events(&state.db, &filter, after, limit).await?;
+    let mut events = read::events(&state.db, &filter, after, limit).await?;
+    read::open_personal(&state.privacy.persons, &mut events).await?;
     let next = events.last().map_or(after, |e| e.cursor);
     Ok(Json(EventsPage {
         events,

@@ -12,6 +12,9 @@ pub enum AuditError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The person key of a case could not be had (storage, or a KEK not held).
+    #[error(transparent)]
+    Keys(#[from] prconfirm_privacy::PrivacyError),
     #[error("cannot write: {0}")]
     Write(#[from] std::io::Error),
     /// A stored value cannot be read (a JSON column that does not parse, an xid that does not

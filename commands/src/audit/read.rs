@@ -42,8 +42,13 @@ pub struct AuditEvent {
     pub event_type: String,
     /// As stored (an old version stays old here: the hash covers it).
     pub event_version: String,
-    /// As stored, never upcast.
+    /// As stored, never upcast: what the hash covers, personal fields sealed (`pd1:...`).
     pub payload: Value,
+    /// The payload with its personal fields opened, `"[disposed]"` for a person whose data
+    /// was disposed of; absent for an event without personal fields, and not covered by the
+    /// hash (`payload` is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_opened: Option<Value>,
     /// As stored, without the chain's two members.
     pub metadata: Value,
     /// The event's hash, 64 hex digits; `None` if the stored metadata has none.
@@ -251,6 +256,7 @@ where
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
         payload,
+        payload_opened: None,
         metadata,
         hash,
         prev_hash,
@@ -269,6 +275,40 @@ fn take_hash(metadata: &mut Value, key: &str) -> Option<String> {
         },
         _ => None,
     }
+}
+
+/// Gives each event with personal fields its [`AuditEvent::payload_opened`]: the payload
+/// opened with the cases' keys, `[disposed]` in place of a disposed person's fields.
+///
+/// # Errors
+/// [`AuditError::Keys`] if a case's key cannot be had, [`AuditError::Unreadable`] if its
+/// fields do not open.
+pub async fn open_personal(
+    keys: &prconfirm_privacy::PersonKeys,
+    events: &mut [AuditEvent],
+) -> Result<(), AuditError> {
+    use prconfirm_privacy::payload::{self, Disposed, StoredEvent};
+    for event in events.iter_mut() {
+        let stored = StoredEvent {
+            case_id: &event.case_id,
+            sequence: event.sequence.unsigned_abs(),
+            event_type: &event.event_type,
+            event_version: &event.event_version,
+        };
+        if !stored.is_personal() {
+            continue;
+        }
+        let access = keys.for_opening(&event.case_id).await?;
+        let mut opened = event.payload.clone();
+        payload::open(&access, &stored, &mut opened, Disposed::Marker).map_err(|e| {
+            AuditError::Unreadable {
+                cursor: event.cursor,
+                detail: e.to_string(),
+            }
+        })?;
+        event.payload_opened = Some(opened);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

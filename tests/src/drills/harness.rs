@@ -135,7 +135,8 @@ impl Store {
             .unwrap_or_else(|| unreachable!("opened in new or open"))
     }
 
-    /// The binary, set to this store (instance `n`'s data directory) and the shared keys.
+    /// The binary, set to this store (instance `n`'s data directory) and the shared keys
+    /// (audit, MFA, the KEK and the blind-index key: every instance must hold the same).
     pub fn command(&self, data_dir: &Path) -> Command {
         let mut c = Command::new(binary());
         let keys = self.keys();
@@ -233,28 +234,56 @@ impl Store {
         Ok(instance)
     }
 
-    /// Every event's `(aggregate_id, sequence, event_type, idempotency_key, payload)`.
+    /// Every event's `(aggregate_id, sequence, event_type, idempotency_key, payload)`, the
+    /// payload's personal fields opened with the instances' KEK.
     ///
     /// # Errors
     /// Storage errors.
     pub async fn events(&self) -> anyhow::Result<Vec<EventRow>> {
-        let sql = "SELECT aggregate_id, sequence, event_type, \
+        use prconfirm_commands::privacy::payload::{self, Disposed, StoredEvent};
+        let sql = "SELECT aggregate_id, sequence, event_type, event_version, \
                    CAST(metadata AS TEXT) AS metadata, CAST(payload AS TEXT) AS payload \
                    FROM events ORDER BY aggregate_id, sequence";
-        let rows: Vec<(String, i64, String, String, String)> =
+        let rows: Vec<(String, i64, String, String, String, String)> =
             on_db!(self.db(), |pool| sqlx::query_as(sql).fetch_all(pool).await)?;
-        rows.into_iter()
-            .map(|(case, sequence, kind, metadata, payload)| {
-                let metadata: Value = serde_json::from_str(&metadata)?;
-                Ok(EventRow {
-                    case,
-                    sequence,
-                    kind,
-                    key: metadata["idempotency_key"].as_str().map(str::to_owned),
-                    payload: serde_json::from_str(&payload)?,
-                })
-            })
-            .collect()
+        let keys = self.person_keys()?;
+        let mut events = Vec::with_capacity(rows.len());
+        for (case, sequence, kind, version, metadata, payload) in rows {
+            let metadata: Value = serde_json::from_str(&metadata)?;
+            let mut payload: Value = serde_json::from_str(&payload)?;
+            let stored = StoredEvent {
+                case_id: &case,
+                sequence: sequence.unsigned_abs(),
+                event_type: &kind,
+                event_version: &version,
+            };
+            if stored.is_personal() {
+                let access = keys.for_opening(&case).await?;
+                payload::open(&access, &stored, &mut payload, Disposed::Marker)?;
+            }
+            events.push(EventRow {
+                case,
+                sequence,
+                kind,
+                key: metadata["idempotency_key"].as_str().map(str::to_owned),
+                payload,
+            });
+        }
+        Ok(events)
+    }
+
+    /// The person keys the instances share (under [`Store::keys`]), to open what they sealed.
+    ///
+    /// # Errors
+    /// If the KEK cannot be read.
+    pub fn person_keys(&self) -> anyhow::Result<prconfirm_commands::privacy::PersonKeys> {
+        use prconfirm_commands::privacy::{CacheSettings, Kek, KekRing, PersonKeys};
+        let kek = Kek::load(&self.keys().join("kek.key")).context("the instances' KEK")?;
+        Ok(PersonKeys::new(
+            self.db().clone(),
+            KekRing::new(kek, Vec::new()),
+            CacheSettings::default(),
+        ))
     }
 
     /// Drops the scratch database (PostgreSQL).

@@ -195,6 +195,25 @@ async fn an_auditor_reads_a_case_with_hashes_that_recompute(server: TestServer) 
     }
     assert_eq!(events[7]["metadata"]["actor_id"], "officer.a");
     assert_eq!(events[7]["type"], "PhotoAccepted");
+    // The person's fields are sealed as stored (what the hash covers) and opened beside it;
+    // an event without personal fields has no opened payload.
+    let invited = &events[0];
+    let stored = invited["payload"]["Invited"]["file"]["given_name"]
+        .as_str()
+        .unwrap();
+    assert!(stored.starts_with("pd1:"), "{invited}");
+    assert!(
+        !invited["payload"].to_string().contains("12345678"),
+        "{invited}"
+    );
+    let opened = &invited["payload_opened"]["Invited"]["file"];
+    assert_eq!(opened["given_name"], "Ana", "{invited}");
+    assert_eq!(opened["uci"], "12345678", "{invited}");
+    assert_eq!(
+        opened["language"],
+        invited["payload"]["Invited"]["file"]["language"]
+    );
+    assert!(events[7].get("payload_opened").is_none(), "{}", events[7]);
 
     let (status, problem) = get(&server, &auditor, "/v1/audit/cases/no-such-case/events").await;
     assert_eq!(
