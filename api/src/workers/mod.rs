@@ -38,7 +38,11 @@ pub fn runtime(settings: &Settings, state: &AppState, outlet: Outlet) -> Runtime
         }
     }
     if wanted("mail") {
-        runtime = runtime.with(ReactorConsumer::new(MailComposer, batch, keys.clone()));
+        runtime = runtime.with(ReactorConsumer::new(
+            MailComposer::new(keys.clone()),
+            batch,
+            keys.clone(),
+        ));
     }
     if wanted("mail_delivery") {
         runtime = runtime.with(MailSender::new(outlet));

@@ -1,21 +1,32 @@
 //! The `mail` reactor: one outbox row per event that calls for a message.
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
 use prconfirm_domain::case::CaseEvent;
-use prconfirm_domain::values::Language;
 use prconfirm_migrations::on_conn;
+use prconfirm_privacy::{Access, PersonKeys};
 
-use super::outbox::{language_code, queue, Envelope, MailKind, SecretKind};
+use super::outbox::{queue, Envelope, MailKind, SecretKind};
 use super::text::{self, Notice, Recipient};
+use crate::feed::read_event_on;
 use crate::runtime::{Item, ItemError, Reactor};
 use crate::store::Conn;
 
 /// Composes the invitation (with its parked code) and the notices without a secret
-/// (reminder, expiry, returned photo, card mailed); remembers each case's recipient from its
-/// invitation (`mail_recipients`), so that later notices need not read the log.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MailComposer;
+/// (reminder, expiry, returned photo, card mailed). A later notice takes its recipient from
+/// the case's invitation in the log, opened with the person's key: no copy of the e-mail
+/// and names is kept beside it, and once the person's data is disposed of there is no
+/// recipient left to write to.
+#[derive(Debug, Clone)]
+pub struct MailComposer {
+    keys: PersonKeys,
+}
+
+impl MailComposer {
+    /// The composer, opening the invitations it reads with `keys`.
+    pub fn new(keys: PersonKeys) -> Self {
+        Self { keys }
+    }
+}
 
 fn notice_of(event: &CaseEvent) -> Option<Notice> {
     match event {
@@ -30,33 +41,43 @@ fn notice_of(event: &CaseEvent) -> Option<Notice> {
     }
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, ItemError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| ItemError::Refused(format!("stored answer date {text:?}: {e}")))
-}
-
-fn parse_language(code: &str) -> Result<Language, ItemError> {
-    Language::parse(code).map_err(|_| ItemError::Refused(format!("stored language {code:?}")))
-}
-
-async fn recipient(conn: &mut Conn<'_>, case_id: &str) -> Result<Recipient, ItemError> {
-    let sql = "SELECT email, language, given_name, family_name, respond_by \
-               FROM mail_recipients WHERE case_id = $1";
-    let row: Option<(String, String, String, String, String)> =
-        on_conn!(conn, |c| sqlx::query_as(sql)
-            .bind(case_id)
-            .fetch_optional(&mut **c)
-            .await)?;
-    let (email, language, given_name, family_name, respond_by) =
-        row.ok_or_else(|| ItemError::Refused("no recipient known for this case".into()))?;
-    Ok(Recipient {
-        email,
-        language: parse_language(&language)?,
-        given_name,
-        family_name,
-        respond_by: parse_time(&respond_by)?,
-    })
+/// Whom a case's notices go to: the e-mail, names, language and answer date of its
+/// invitation (the case's first event), opened with the person's key.
+async fn recipient(
+    conn: &mut Conn<'_>,
+    keys: &PersonKeys,
+    case_id: &str,
+) -> Result<Recipient, ItemError> {
+    let refused = |why: String| ItemError::Refused(why);
+    let access = keys
+        .for_opening(case_id)
+        .await
+        .map_err(|e| refused(format!("the person key: {e}")))?;
+    if matches!(access, Access::Disposed) {
+        return Err(refused(
+            "the person's data was disposed of: no recipient".into(),
+        ));
+    }
+    let invited = read_event_on(conn, keys, case_id, 1)
+        .await
+        .map_err(|e| refused(format!("the invitation: {e}")))?
+        .ok_or_else(|| refused("the case has no invitation".into()))?;
+    match invited.decode::<CaseEvent>() {
+        Ok(CaseEvent::Invited {
+            file, respond_by, ..
+        }) => Ok(Recipient {
+            email: file.email.as_str().to_owned(),
+            language: file.language,
+            given_name: file.given_name.as_str().to_owned(),
+            family_name: file.family_name.as_str().to_owned(),
+            respond_by,
+        }),
+        Ok(other) => Err(refused(format!(
+            "the case's first event is {}",
+            other.name()
+        ))),
+        Err(e) => Err(refused(format!("the invitation cannot be read: {e}"))),
+    }
 }
 
 /// Takes the invitation code parked for the case's next invitation, with its recipient: it
@@ -109,19 +130,6 @@ impl Reactor for MailComposer {
             file, respond_by, ..
         } = &item.event
         {
-            let remember = "INSERT INTO mail_recipients \
-                            (case_id, email, language, given_name, family_name, respond_by) \
-                            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO NOTHING";
-            on_conn!(conn, |c| sqlx::query(remember)
-                .bind(&item.case_id)
-                .bind(file.email.as_str())
-                .bind(language_code(file.language))
-                .bind(file.given_name.as_str())
-                .bind(file.family_name.as_str())
-                .bind(respond_by.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-                .execute(&mut **c)
-                .await
-                .map(drop))?;
             // An invitation made through the API always parks its code first; a case made
             // some other way (generated data, a test) has none, and gets no invitation.
             let Some((to, code)) = take_code(conn, &item.case_id).await? else {
@@ -143,7 +151,7 @@ impl Reactor for MailComposer {
                 tracing::warn!(case = %item.case_id, "no invitation code parked; nothing re-sent");
                 return Ok(());
             };
-            let recipient = recipient(conn, &item.case_id).await?;
+            let recipient = recipient(conn, &self.keys, &item.case_id).await?;
             let envelope = Envelope {
                 case_id: &item.case_id,
                 sequence: item.sequence,
@@ -157,7 +165,7 @@ impl Reactor for MailComposer {
         let Some(notice) = notice_of(&item.event) else {
             return Ok(());
         };
-        let to = recipient(conn, &item.case_id).await?;
+        let to = recipient(conn, &self.keys, &item.case_id).await?;
         let envelope = Envelope {
             case_id: &item.case_id,
             sequence: item.sequence,

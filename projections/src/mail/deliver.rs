@@ -171,7 +171,9 @@ impl Consumer for MailSender {
         if passed > 0 {
             conn.execute(conn.begin_write()).await?;
             let result: Result<(), sqlx::Error> = async {
-                let mark = "UPDATE mail_outbox SET sent_at = $2, body = NULL WHERE id = $1";
+                // Sent: the relay has the message, and the outbox keeps only that it went (no
+                // body, no address).
+                let mark = "UPDATE mail_outbox SET sent_at = $2, body = NULL, recipient = '' WHERE id = $1";
                 for (id, attempts) in &sent {
                     on_conn!(conn, |c| sqlx::query(mark)
                         .bind(id)

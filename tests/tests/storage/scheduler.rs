@@ -178,7 +178,11 @@ async fn each_deadline_issues_its_command_once_even_across_a_restart(db: Databas
 
     // The applicant hears of the reminder and of the expiry, once each, by e-mail, in the
     // case's language (French in the fixture).
-    let composer = ReactorConsumer::new(MailComposer, 100, crate::common::keys(&db).persons);
+    let composer = ReactorConsumer::new(
+        MailComposer::new(crate::common::keys(&db).persons),
+        100,
+        crate::common::keys(&db).persons,
+    );
     let mut conn = db.dedicated().await.unwrap();
     while composer.run_once(&mut conn.conn()).await.unwrap().more {}
     let sql = "SELECT subject, body FROM mail_outbox WHERE id LIKE $1 ORDER BY id";
