@@ -1,7 +1,6 @@
 //! The event repository: postgres-es or sqlite-es behind one type, so that one
 //! `CqrsFramework<Case>` serves both backends.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use cqrs_es::persist::{
@@ -9,7 +8,7 @@ use cqrs_es::persist::{
 };
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
-use prconfirm_migrations::Database;
+use prconfirm_migrations::{sqlite_write_gate, Database};
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 use tokio::sync::Mutex;
@@ -23,9 +22,10 @@ const SQLITE_CONSTRAINT_TRIGGER: &str = "1811";
 /// The backend's repository. [`crate::audit::ChainedRepository`] wraps it with the hash chain.
 pub enum EventRepository {
     Postgres(PostgresEventRepository),
-    /// SQLite takes one writer at a time; the gate queues this process's appends in order
-    /// instead of letting them spin in SQLite's busy handler, whose back-off sleeps (up to
-    /// 100 ms a try) would set the tail latency.
+    /// SQLite takes one writer at a time; the gate (the file's, shared with the read models'
+    /// batches: [`prconfirm_migrations::gate`]) queues this process's writers in order
+    /// instead of letting them sleep in SQLite's busy handler, whose back-off (1 ms to
+    /// 100 ms a try) would set the throughput and the tail latency.
     Sqlite(SqliteEventRepository, Arc<Mutex<()>>),
 }
 
@@ -48,22 +48,6 @@ impl EventRepository {
             ),
         }
     }
-}
-
-/// One write gate per SQLite database file, shared by every repository on it.
-fn sqlite_write_gate(pool: &sqlx::SqlitePool) -> Arc<Mutex<()>> {
-    static GATES: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>> =
-        std::sync::OnceLock::new();
-    let key = pool
-        .connect_options()
-        .get_filename()
-        .to_string_lossy()
-        .into_owned();
-    let mut gates = GATES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    gates.entry(key).or_default().clone()
 }
 
 /// sqlite-es recognises only a PRIMARY KEY clash as a lost race; our table keeps the rowid

@@ -1,15 +1,18 @@
 //! The schema of both backends (SQL files under `postgres/` and `sqlite/`, embedded at build
 //! time) and the one handle to whichever database is configured.
 //!
-//! Depends on sqlx only. `commands`, `projections` and `api` all open storage through
-//! [`Database`], so that pool settings (durability, timeouts) are decided once, here.
+//! Depends on sqlx only (and tokio's mutex, for SQLite's write gate). `commands`,
+//! `projections` and `api` all open storage through [`Database`], so that pool settings
+//! (durability, timeouts) and SQLite's one writer ([`gate`]) are decided once, here.
 
 mod conn;
 mod cursor;
+pub mod gate;
 pub mod private;
 
 pub use conn::{Conn, Owned};
 pub use cursor::{BadCursor, FeedCursor};
+pub use gate::{sqlite_write_gate, WriteTurn};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -8,7 +8,9 @@
 //!   prconfirm_events`, any other consumer's progress, and a look every second regardless;
 //! - **the round**: each consumer's own step ([`Consumer::round`]), run on the consumer's own
 //!   connection (the one holding its lease), where its effect and its checkpoint move in one
-//!   transaction;
+//!   transaction; on SQLite a read model's round (one write transaction, nothing slow in
+//!   it) takes the file's write turn first ([`prconfirm_migrations::gate`]), so that it
+//!   queues with the appends instead of meeting them in SQLite's busy handler;
 //! - **failure**: a round that fails is retried with back-off (100 ms doubling to 30 s);
 //!   after [`STALL_AFTER`] failures in a row the consumer is *stalled*: recorded in its
 //!   checkpoint, `/readyz` says degraded, `prconfirm_consumer_stalled` is 1. A read model's
@@ -201,7 +203,7 @@ async fn attend(
             signals.set(name, |h| h.running_here = held);
         }
         if held && retry.ready() {
-            run_rounds(consumer, &mut owned, signals, &mut retry).await;
+            run_rounds(db, consumer, &mut owned, signals, &mut retry).await;
             if gauges.elapsed() >= GAUGES_EVERY {
                 gauges = Instant::now();
                 refresh_gauges(db, name).await;
@@ -224,6 +226,7 @@ async fn attend(
 
 /// Rounds until the consumer has nothing more to do at once, or a round fails.
 async fn run_rounds(
+    db: &Database,
     consumer: &dyn Consumer,
     owned: &mut Owned,
     signals: &Signals,
@@ -232,7 +235,16 @@ async fn run_rounds(
     let name = consumer.name();
     let read_model = consumer.kind() == Kind::ReadModel;
     loop {
-        match consumer.round(&mut owned.conn(), retry.failures).await {
+        // A reactor's round prepares its items (a password hash, a PDF) before it writes, so
+        // it may not hold the turn; it writes rarely and meets the busy handler as before.
+        let turn = if read_model {
+            db.write_turn().await
+        } else {
+            None
+        };
+        let result = consumer.round(&mut owned.conn(), retry.failures).await;
+        drop(turn);
+        match result {
             Ok(round) => {
                 if retry.failures >= STALL_AFTER {
                     tracing::info!(consumer = name, "consumer moving again");
