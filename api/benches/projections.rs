@@ -25,7 +25,7 @@ use prconfirm_api::settings::Settings;
 use prconfirm_commands::accounts::mfa::{self, MfaKey};
 use prconfirm_commands::accounts::{Accounts, PasswordHasherPool};
 use prconfirm_commands::generate::{generate, Plan};
-use prconfirm_commands::privacy::{PersonKeys, PrivacyKeys};
+use prconfirm_commands::privacy::{BlindIndexKey, PersonKeys, PrivacyKeys};
 use prconfirm_commands::{
     Actor, ActorRole, CaseService, RequestMeta, ServiceSettings, SystemClock,
 };
@@ -90,7 +90,11 @@ async fn scan_reference(db: &Database) -> (i64, f64) {
 }
 
 async fn rebuild_all(db: &Database, keys: &PersonKeys, events: i64) {
-    let models = ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default());
+    let models = ReadModel::all(
+        ServiceStandards::default(),
+        DeadlinePolicy::default(),
+        BlindIndexKey::from_bytes([0x42; 32]),
+    );
     let settings = RebuildSettings::default();
     for model in &models {
         let started = Instant::now();
@@ -345,7 +349,11 @@ async fn lag_under_load(db: &Database, keys: &PrivacyKeys, writers: u64, cases_e
     ));
     let signals = Signals::new(service.appended());
     let mut runtime = Runtime::new(db.clone(), signals.clone());
-    for model in ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default()) {
+    for model in ReadModel::all(
+        ServiceStandards::default(),
+        DeadlinePolicy::default(),
+        keys.blind_index.clone(),
+    ) {
         runtime = runtime.with(ReadModelConsumer::new(model, 500, keys.persons.clone()));
     }
     let runner = runtime.spawn();

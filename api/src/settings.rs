@@ -363,10 +363,14 @@ impl Settings {
     }
 
     /// The read models this service keeps.
-    pub fn read_models(&self) -> Vec<prconfirm_projections::models::ReadModel> {
+    pub fn read_models(
+        &self,
+        blind: &prconfirm_commands::privacy::BlindIndexKey,
+    ) -> Vec<prconfirm_projections::models::ReadModel> {
         prconfirm_projections::models::ReadModel::all(
             self.service_standards(),
             self.deadline_policy(),
+            blind.clone(),
         )
     }
 

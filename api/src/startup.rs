@@ -372,17 +372,17 @@ pub async fn serve_on(
             .into_iter()
             .collect(),
     );
+    let privacy = privacy_keys(settings, &db).await?;
     // The views exist before the first request reads them: on a first start the read
     // models' tables are created here, not later by their consumers.
     {
         let mut owned = db.dedicated().await.context("opening a connection")?;
-        for model in settings.read_models() {
+        for model in settings.read_models(&privacy.blind_index) {
             prconfirm_projections::runner::ensure(&mut owned.conn(), &model)
                 .await
                 .with_context(|| format!("registering the projection {}", model.name()))?;
         }
     }
-    let privacy = privacy_keys(settings, &db).await?;
     let state = state(settings, db.clone(), privacy)?;
     background
         .0

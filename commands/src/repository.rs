@@ -50,6 +50,11 @@ impl EventRepository {
     }
 }
 
+/// The append waited [`prconfirm_migrations::gate::LONGEST_WAIT`] for SQLite's one writer.
+#[derive(Debug, thiserror::Error)]
+#[error("the database file's writer was busy for too long")]
+struct TurnTimedOut;
+
 /// sqlite-es recognises only a PRIMARY KEY clash as a lost race; our table keeps the rowid
 /// as its primary key (the feed's position) and the per-case sequence as a UNIQUE key, whose
 /// clash is the same race and must read as one.
@@ -107,7 +112,12 @@ impl PersistedEventRepository for EventRepository {
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
         if let Self::Sqlite(_, gate) = self {
-            let _turn = gate.lock().await;
+            // No longer than SQLite itself would wait for the lock: a turn held by a read
+            // model that waits on another process's writer must not hold the command longer
+            // than that writer would; the command answers unavailable instead.
+            let _turn = tokio::time::timeout(prconfirm_migrations::gate::LONGEST_WAIT, gate.lock())
+                .await
+                .map_err(|_| PersistenceError::ConnectionError(Box::new(TurnTimedOut)))?;
             return on_backend!(self, r => r.persist::<A>(events, snapshot_update));
         }
         on_backend!(self, r => r.persist::<A>(events, snapshot_update))

@@ -16,6 +16,10 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::Database;
 
+/// The longest a command waits for its turn: SQLite's own busy time-out, which is what it
+/// would have waited for the file's lock without the gate.
+pub const LONGEST_WAIT: std::time::Duration = crate::SQLITE_BUSY_TIMEOUT;
+
 /// The turn of one writer; the next in line goes when it is dropped.
 pub type WriteTurn = OwnedMutexGuard<()>;
 

@@ -34,6 +34,8 @@ pub const SQLITE_FILE: &str = "prconfirm.sqlite";
 
 /// How long a caller waits for a pooled connection before the database counts as unavailable.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a SQLite connection waits for the file's write lock before it answers busy.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A failure to open or migrate storage.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +171,7 @@ impl Database {
             // Deleted and overwritten content is zeroed, not left in free pages: a destroyed
             // data key or a disposed person's read-model row must not linger in the file.
             .pragma("secure_delete", "ON")
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -178,17 +178,35 @@ pub struct FoundCase {
     pub version: i64,
 }
 
-/// Cases matching every given filter, by case id after the cursor.
+/// Cases matching every given filter, by case id after the cursor. The application number
+/// and UCI are matched by their blind index under `blind` (the view keeps no other form of
+/// them to search by); one that is not of its shape matches nothing.
 ///
 /// # Errors
 /// [`ReadError`].
-pub async fn find_cases(db: &Database, s: &CaseSearch) -> Result<Vec<FoundCase>, ReadError> {
+pub async fn find_cases(
+    db: &Database,
+    blind: &prconfirm_privacy::BlindIndexKey,
+    s: &CaseSearch,
+) -> Result<Vec<FoundCase>, ReadError> {
+    // No blind index is this: 64 hex digits never equal it.
+    const NO_MATCH: &str = "-";
+    let index = |raw: Option<&String>, of: &dyn Fn(&str) -> Option<String>| match raw {
+        None => String::new(),
+        Some(raw) => of(raw).unwrap_or_else(|| NO_MATCH.to_owned()),
+    };
+    let application_number = index(s.application_number.as_ref(), &|raw| {
+        blind.application_number_text(raw).map(|i| i.to_hex())
+    });
+    let uci = index(s.uci.as_ref(), &|raw| {
+        blind.uci_text(raw).map(|i| i.to_hex())
+    });
     let sql = "SELECT case_id, seq, state, stage FROM case_status \
                WHERE ($1 = '' OR application_number = $1) AND ($2 = '' OR uci = $2) \
                AND ($3 = '' OR stage = $3) AND case_id > $4 ORDER BY case_id LIMIT $5";
     let rows: Vec<(String, i64, String, String)> = on_db!(db, |pool| sqlx::query_as(sql)
-        .bind(s.application_number.as_deref().unwrap_or_default())
-        .bind(s.uci.as_deref().unwrap_or_default())
+        .bind(&application_number)
+        .bind(&uci)
         .bind(s.stage.as_deref().unwrap_or_default())
         .bind(s.after.as_deref().unwrap_or_default())
         .bind(i64::from(s.limit))

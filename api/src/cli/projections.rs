@@ -86,8 +86,9 @@ async fn rebuild(
     name: &str,
     rebuild: RebuildSettings,
 ) -> anyhow::Result<()> {
+    let keys = crate::startup::privacy_keys(settings, db).await?;
     let models: Vec<_> = settings
-        .read_models()
+        .read_models(&keys.blind_index)
         .into_iter()
         .filter(|m| name == "all" || m.name() == name)
         .collect();
@@ -116,7 +117,6 @@ async fn rebuild(
             last_line = Instant::now();
         }
     };
-    let keys = crate::startup::privacy_keys(settings, db).await?;
     let done = runner::rebuild(db, &keys.persons, &models, rebuild, show)
         .await
         .with_context(|| format!("rebuilding {names}"))?;

@@ -212,7 +212,8 @@ fn query_claim(claim: &ClaimFilter) -> Option<String> {
 pub struct SearchParams {
     /// A family's cases.
     application_number: Option<String>,
-    /// A person's cases (as stored: digits only).
+    /// A person's cases: 8 or 10 digits, hyphens and spaces as printed on letters dropped
+    /// (matched by its blind index: the view keeps no other form of it).
     uci: Option<String>,
     /// Cases in this stage.
     #[param(value_type = Option<StageName>)]
@@ -245,7 +246,7 @@ pub async fn search(
         after: p.cursor,
         limit: limit + 1,
     };
-    let mut found = reads::find_cases(&state.db, &search).await?;
+    let mut found = reads::find_cases(&state.db, &state.privacy.blind_index, &search).await?;
     let next = if found.len() > limit as usize {
         found.truncate(limit as usize);
         found.last().map(|c| c.case_id.clone())

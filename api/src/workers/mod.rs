@@ -32,7 +32,7 @@ pub fn runtime(settings: &Settings, state: &AppState, outlet: Outlet) -> Runtime
     let batch = settings.workers.projection_batch;
     let keys = &state.privacy.persons;
     let mut runtime = Runtime::new(state.db.clone(), state.projections.clone());
-    for model in settings.read_models() {
+    for model in settings.read_models(&state.privacy.blind_index) {
         if wanted(model.name()) {
             runtime = runtime.with(ReadModelConsumer::new(model, batch, keys.clone()));
         }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use prconfirm_domain::case::{Case, CaseEvent, PhotoState, Stage};
 use prconfirm_domain::photo_quality::QualityFlag;
+use prconfirm_privacy::BlindIndexKey;
 use serde::{Deserialize, Serialize};
 
 use super::fold::{ApplyError, Fold, Table};
@@ -238,8 +239,8 @@ fn flags(state: &CaseViewState) -> Vec<QualityFlag> {
     }
 }
 
-/// The fold of `case_views`, under these service standards.
-pub(crate) struct CaseViews(pub ServiceStandards);
+/// The fold of `case_views`, under these service standards, with the search columns' key.
+pub(crate) struct CaseViews(pub ServiceStandards, pub BlindIndexKey);
 
 #[async_trait]
 impl Fold for CaseViews {
@@ -270,8 +271,10 @@ impl Fold for CaseViews {
                 Value::from(seq),
                 Value::from(serde_json::to_string(state).map_err(ApplyError::Encode)?),
                 Value::from(state.case.stage.name().as_str()),
-                Value::from(file.map(|f| f.application_number.as_str().to_owned())),
-                Value::from(file.map(|f| f.uci.as_str().to_owned())),
+                Value::from(
+                    file.map(|f| self.1.application_number(&f.application_number).to_hex()),
+                ),
+                Value::from(file.map(|f| self.1.uci(&f.uci).to_hex())),
                 Value::from(state.updated_at.map_or(0, |t| t.timestamp_millis())),
             ]);
             match state.task {

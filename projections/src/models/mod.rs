@@ -14,6 +14,8 @@ pub mod deadlines;
 mod fold;
 pub mod stats;
 
+use prconfirm_privacy::BlindIndexKey;
+
 use crate::store::Conn;
 
 pub use case_views::{ServiceStandards, TaskKind};
@@ -22,10 +24,11 @@ pub(crate) use fold::{apply_batch, Filler};
 pub use fold::{decode, decode_one, ApplyError, Decoded, Fill, Table};
 
 /// The projections this service keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ReadModel {
-    /// `case_status` and `officer_queue`.
-    CaseViews(ServiceStandards),
+    /// `case_status` and `officer_queue`; the case's application number and UCI are kept
+    /// for search only as their blind index, under this key.
+    CaseViews(ServiceStandards, BlindIndexKey),
     /// The `stats_*` tables.
     Stats,
     /// `deadlines`: the case's clock, read by the scheduler.
@@ -33,11 +36,15 @@ pub enum ReadModel {
 }
 
 impl ReadModel {
-    /// Every projection, with the given service standards for the queue and policy for the
-    /// deadlines.
-    pub fn all(standards: ServiceStandards, deadlines: DeadlinePolicy) -> Vec<Self> {
+    /// Every projection, with the given service standards for the queue, policy for the
+    /// deadlines and blind-index key for the case views' search columns.
+    pub fn all(
+        standards: ServiceStandards,
+        deadlines: DeadlinePolicy,
+        blind: BlindIndexKey,
+    ) -> Vec<Self> {
         vec![
-            Self::CaseViews(standards),
+            Self::CaseViews(standards, blind),
             Self::Stats,
             Self::Deadlines(deadlines),
         ]
@@ -45,7 +52,7 @@ impl ReadModel {
 
     pub fn name(&self) -> &'static str {
         match self {
-            Self::CaseViews(_) => "case_views",
+            Self::CaseViews(..) => "case_views",
             Self::Stats => "stats",
             Self::Deadlines(_) => "deadlines",
         }
@@ -55,14 +62,16 @@ impl ReadModel {
     /// `projections.shape`): a change starts the projection again from the first event.
     pub fn shape(&self) -> i64 {
         match self {
-            Self::CaseViews(_) | Self::Stats => 1,
+            // 2: the search columns hold the blind index, not the plain values.
+            Self::CaseViews(..) => 2,
+            Self::Stats => 1,
             Self::Deadlines(_) => deadlines::SHAPE,
         }
     }
 
     pub fn tables(&self) -> &'static [Table] {
         match self {
-            Self::CaseViews(_) => case_views::TABLES,
+            Self::CaseViews(..) => case_views::TABLES,
             Self::Stats => stats::TABLES,
             Self::Deadlines(_) => deadlines::TABLES,
         }
@@ -79,8 +88,9 @@ impl ReadModel {
         events: &[Decoded],
     ) -> Result<(), ApplyError> {
         match self {
-            Self::CaseViews(standards) => {
-                apply_batch(&case_views::CaseViews(*standards), conn, generation, events).await
+            Self::CaseViews(standards, blind) => {
+                let fold = case_views::CaseViews(*standards, blind.clone());
+                apply_batch(&fold, conn, generation, events).await
             }
             Self::Stats => apply_batch(&stats::Stats, conn, generation, events).await,
             Self::Deadlines(policy) => {
@@ -93,8 +103,8 @@ impl ReadModel {
     /// memory.
     pub fn filler(&self, generation: i64, cache_cases: usize) -> Box<dyn Fill> {
         match self {
-            Self::CaseViews(standards) => Box::new(Filler::new(
-                case_views::CaseViews(*standards),
+            Self::CaseViews(standards, blind) => Box::new(Filler::new(
+                case_views::CaseViews(*standards, blind.clone()),
                 generation,
                 cache_cases,
             )),

@@ -225,6 +225,20 @@ async fn officers_analysts_and_applicants_read_the_views_they_wrote(server: Test
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(found[0]["case_id"], cases[1].1);
     assert_eq!(found[0]["given_name"], "Luc");
+    // As printed on letters, the same person: the view matches the blind index of the
+    // normalised UCI, and keeps no plain UCI or application number to search by.
+    let (status, again) = server
+        .call(Method::GET, "/v1/cases?uci=2111-0002", Some(&officer), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again, found);
+    let plain = "SELECT count(*) FROM case_status WHERE uci = '21110002' \
+                 OR application_number LIKE 'E%' OR length(uci) <> 64";
+    let plain: i64 = prconfirm_migrations::on_db!(server.db(), |pool| {
+        sqlx::query_scalar(plain).fetch_one(pool).await
+    })
+    .unwrap();
+    assert_eq!(plain, 0, "plain search values in case_status");
 
     // A version the case's log has not reached is refused at once (waiting would not bring
     // it), on the applicant's view and the queue alike, as is a case that does not exist.

@@ -59,15 +59,20 @@ pub fn service(db: &Database, snapshot_every: usize) -> (CaseService, Arc<Manual
 /// The person keys of the storage tests: the same fixed KEK and blind-index key for every
 /// service and consumer of a test, so that what one seals the others open.
 pub fn keys(db: &Database) -> PrivacyKeys {
-    use prconfirm_commands::privacy::{BlindIndexKey, CacheSettings, Kek, KekRing, PersonKeys};
+    use prconfirm_commands::privacy::{CacheSettings, Kek, KekRing, PersonKeys};
     PrivacyKeys {
         persons: PersonKeys::new(
             db.clone(),
             KekRing::new(Kek::from_bytes([0x4b; 32]), vec![]),
             CacheSettings::default(),
         ),
-        blind_index: BlindIndexKey::from_bytes([0x42; 32]),
+        blind_index: blind_key(),
     }
+}
+
+/// The blind-index key of the storage tests (see [`keys`]).
+pub fn blind_key() -> prconfirm_commands::privacy::BlindIndexKey {
+    prconfirm_commands::privacy::BlindIndexKey::from_bytes([0x42; 32])
 }
 
 pub fn officer(name: &str) -> RequestMeta {

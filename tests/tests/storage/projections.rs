@@ -26,7 +26,11 @@ on_both_backends!(
 );
 
 pub(crate) fn models() -> Vec<ReadModel> {
-    ReadModel::all(ServiceStandards::default(), DeadlinePolicy::default())
+    ReadModel::all(
+        ServiceStandards::default(),
+        DeadlinePolicy::default(),
+        crate::common::blind_key(),
+    )
 }
 
 /// Runs `f` with a connection of `db`.
