@@ -31,8 +31,9 @@ pub fn default_key_path(data_dir: &Path) -> PathBuf {
 /// The key of the blind index. Its `Debug` shows nothing of it.
 #[derive(Clone)]
 pub struct BlindIndexKey {
-    /// Keyed once; each entry starts from a clone of this state.
-    mac: Hmac<Sha256>,
+    /// Keyed once; each entry starts from a clone of this state. Shared: the key is
+    /// cloned into every reader of the index.
+    mac: std::sync::Arc<Hmac<Sha256>>,
 }
 
 impl std::fmt::Debug for BlindIndexKey {
@@ -91,14 +92,14 @@ impl BlindIndexKey {
         Self {
             // HMAC takes a key of any length; 32 bytes cannot fail.
             mac: match <Hmac<Sha256> as Mac>::new_from_slice(key.as_array()) {
-                Ok(mac) => mac,
+                Ok(mac) => std::sync::Arc::new(mac),
                 Err(_) => unreachable!("HMAC accepts keys of every length"),
             },
         }
     }
 
     fn entry(&self, label: &[u8], value: &str) -> BlindIndex {
-        let mut mac = self.mac.clone();
+        let mut mac = (*self.mac).clone();
         mac.update(b"prconfirm blind index\0v1\0");
         mac.update(label);
         mac.update(b"\0");
