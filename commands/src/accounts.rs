@@ -815,6 +815,8 @@ impl Accounts {
     pub async fn create_invitation_code(&self, case_id: &str) -> Result<String, AccountError> {
         let code = random_from(READABLE, 24);
         let sql = "INSERT INTO invitation_codes (code_hash, case_id) VALUES ($1, $2)";
+        // On SQLite, queued with the appends for the one writer (see `migrations::gate`).
+        let _turn = self.db.write_turn().await;
         on_db!(&self.db, |pool| sqlx::query(sql)
             .bind(token_hash(&code))
             .bind(case_id)

@@ -64,6 +64,30 @@ fn stored<'a>(event: &'a SerializedEvent) -> StoredEvent<'a> {
     }
 }
 
+/// An event's identity as sealing binds it, borrowed beside its payload and metadata to
+/// change in place.
+fn split_mut(event: &mut SerializedEvent) -> (StoredEvent<'_>, &mut Value, &mut Value) {
+    let SerializedEvent {
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        ..
+    } = event;
+    (
+        StoredEvent {
+            case_id: aggregate_id,
+            sequence: *sequence as u64,
+            event_type,
+            event_version,
+        },
+        payload,
+        metadata,
+    )
+}
+
 impl SealingRepository {
     /// Opens the personal fields of one case's events in place.
     async fn open(&self, events: &mut [SerializedEvent]) -> Result<(), PersistenceError> {
@@ -77,17 +101,11 @@ impl SealingRepository {
             .await
             .map_err(privacy_failed)?;
         for event in events.iter_mut() {
-            let meta = StoredEvent {
-                case_id: &event.aggregate_id,
-                sequence: event.sequence as u64,
-                event_type: &event.event_type,
-                event_version: &event.event_version,
-            };
+            let (meta, stored_payload, _) = split_mut(event);
             if !meta.is_personal() {
                 continue;
             }
-            payload::open(&access, &meta, &mut event.payload, Disposed::Placeholder)
-                .map_err(failed)?;
+            payload::open(&access, &meta, stored_payload, Disposed::Placeholder).map_err(failed)?;
         }
         Ok(())
     }
@@ -108,17 +126,13 @@ impl SealingRepository {
             .await
             .map_err(privacy_failed)?;
         for event in &mut out {
+            let (meta, stored_payload, metadata) = split_mut(event);
             seal_event(
                 &key,
                 &self.keys.blind_index,
-                &StoredEvent {
-                    case_id: &event.aggregate_id,
-                    sequence: event.sequence as u64,
-                    event_type: &event.event_type,
-                    event_version: &event.event_version,
-                },
-                &mut event.payload,
-                &mut event.metadata,
+                &meta,
+                stored_payload,
+                metadata,
             )
             .map_err(failed)?;
         }

@@ -242,6 +242,10 @@ impl PersonKeys {
         let wrapped = kek.wrap(case_id, &id, &key)?;
         let sql = "INSERT INTO person_keys (case_id, key_id, kek_id, wrapped) \
                    VALUES ($1, $2, $3, $4) ON CONFLICT (case_id) DO NOTHING";
+        // On SQLite, queued with the appends for the one writer (see `migrations::gate`): a
+        // writer outside the queue meets a stream of turns in SQLite's busy handler and,
+        // under a burst of invitations, can starve past its time-out.
+        let _turn = self.inner.db.write_turn().await;
         on_db!(&self.inner.db, |pool| sqlx::query(sql)
             .bind(case_id)
             .bind(id.0.as_slice())

@@ -56,6 +56,8 @@ pub async fn store_secret(
     let insert = "INSERT INTO mail_secrets (case_id, kind, recipient, language, secret) \
                   VALUES ($1, $2, $3, $4, $5)";
     let begin = db.begin_write();
+    // On SQLite, queued with the appends for the one writer (see `migrations::gate`).
+    let _turn = db.write_turn().await;
     on_db!(db, |pool| {
         let mut tx = pool.begin_with(begin).await?;
         sqlx::query(delete)
