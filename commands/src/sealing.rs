@@ -10,6 +10,8 @@
 //! are strings): the append's trigger claims the person in `invited_people` by those, as it
 //! cannot read the sealed fields.
 
+use std::borrow::Cow;
+
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
@@ -111,13 +113,13 @@ impl SealingRepository {
     }
 
     /// The events with their personal fields sealed, `Invited` with its lookup.
-    async fn sealed(
+    /// Borrowed as they are when none carries personal fields (most commands).
+    async fn sealed<'e>(
         &self,
-        events: &[SerializedEvent],
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        let mut out = events.to_vec();
-        let Some(first) = out.iter().find(|e| stored(e).is_personal()) else {
-            return Ok(out);
+        events: &'e [SerializedEvent],
+    ) -> Result<Cow<'e, [SerializedEvent]>, PersistenceError> {
+        let Some(first) = events.iter().find(|e| stored(e).is_personal()) else {
+            return Ok(Cow::Borrowed(events));
         };
         let key = self
             .keys
@@ -125,6 +127,7 @@ impl SealingRepository {
             .for_sealing(&first.aggregate_id)
             .await
             .map_err(privacy_failed)?;
+        let mut out = events.to_vec();
         for event in &mut out {
             let (meta, stored_payload, metadata) = split_mut(event);
             seal_event(
@@ -136,7 +139,7 @@ impl SealingRepository {
             )
             .map_err(failed)?;
         }
-        Ok(out)
+        Ok(Cow::Owned(out))
     }
 
     /// The snapshot sealed whole under the case's key; `None` (no snapshot written) once the

@@ -69,6 +69,36 @@ pub enum PayloadError {
     },
 }
 
+/// Why a stored event's personal fields could not be opened with the person keys.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The case's key could not be had (storage, or a KEK not held).
+    #[error(transparent)]
+    Keys(#[from] crate::PrivacyError),
+    /// The fields do not open under it.
+    #[error(transparent)]
+    Sealed(#[from] PayloadError),
+}
+
+/// Opens the personal members of a stored event's `payload` in place with its case's key
+/// from `keys` (see [`open`]); an event without personal fields is left as it is, without a
+/// key look-up. Answers whether any member was disposed of.
+///
+/// # Errors
+/// [`OpenError`].
+pub async fn open_with(
+    keys: &crate::PersonKeys,
+    event: &StoredEvent<'_>,
+    payload: &mut Value,
+    disposed: Disposed,
+) -> Result<bool, OpenError> {
+    if !event.is_personal() {
+        return Ok(false);
+    }
+    let access = keys.for_opening(event.case_id).await?;
+    Ok(open(&access, event, payload, disposed)?)
+}
+
 fn body_of<'v>(payload: &'v mut Value, event: &StoredEvent<'_>) -> Option<&'v mut Value> {
     payload.get_mut(event.event_type)
 }

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use prconfirm_domain::case::upcast;
 use prconfirm_migrations::Database;
-use prconfirm_privacy::payload::{self, Disposed, PayloadError, StoredEvent};
+use prconfirm_privacy::payload::{self, Disposed, OpenError, PayloadError, StoredEvent};
 use prconfirm_privacy::{PersonKeys, PrivacyError};
 
 use crate::store::Conn;
@@ -57,20 +57,6 @@ pub enum FeedError {
         cursor: FeedCursor,
         source: PayloadError,
     },
-}
-
-impl FeedError {
-    /// A storage failure reading the feed or its keys: worth trying again as it is.
-    pub fn as_database(&self) -> Option<&sqlx::Error> {
-        match self {
-            Self::Database(e)
-            | Self::Keys {
-                source: PrivacyError::Storage(e),
-                ..
-            } => Some(e),
-            _ => None,
-        }
-    }
 }
 
 // Ordered by `events.tx`, not `tx`: the bare name would mean the output column
@@ -204,18 +190,18 @@ pub async fn open_raw(keys: &PersonKeys, events: &mut [RawEvent]) -> Result<(), 
             continue;
         }
         let cursor = event.cursor;
-        let access = keys
-            .for_opening(&event.aggregate_id)
-            .await
-            .map_err(|source| FeedError::Keys { cursor, source })?;
         let mut value: Value =
             serde_json::from_str(&event.payload).map_err(|source| FeedError::Corrupt {
                 cursor,
                 what: "payload",
                 source,
             })?;
-        payload::open(&access, &stored, &mut value, Disposed::Placeholder)
-            .map_err(|source| FeedError::Sealed { cursor, source })?;
+        payload::open_with(keys, &stored, &mut value, Disposed::Placeholder)
+            .await
+            .map_err(|e| match e {
+                OpenError::Keys(source) => FeedError::Keys { cursor, source },
+                OpenError::Sealed(source) => FeedError::Sealed { cursor, source },
+            })?;
         event.payload = value.to_string();
     }
     Ok(())

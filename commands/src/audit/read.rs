@@ -287,7 +287,7 @@ pub async fn open_personal(
     keys: &prconfirm_privacy::PersonKeys,
     events: &mut [AuditEvent],
 ) -> Result<(), AuditError> {
-    use prconfirm_privacy::payload::{self, Disposed, StoredEvent};
+    use prconfirm_privacy::payload::{self, Disposed, OpenError, StoredEvent};
     for event in events.iter_mut() {
         let stored = StoredEvent {
             case_id: &event.case_id,
@@ -298,14 +298,16 @@ pub async fn open_personal(
         if !stored.is_personal() {
             continue;
         }
-        let access = keys.for_opening(&event.case_id).await?;
         let mut opened = event.payload.clone();
-        payload::open(&access, &stored, &mut opened, Disposed::Marker).map_err(|e| {
-            AuditError::Unreadable {
-                cursor: event.cursor,
-                detail: e.to_string(),
-            }
-        })?;
+        payload::open_with(keys, &stored, &mut opened, Disposed::Marker)
+            .await
+            .map_err(|e| match e {
+                OpenError::Keys(e) => AuditError::Keys(e),
+                OpenError::Sealed(e) => AuditError::Unreadable {
+                    cursor: event.cursor,
+                    detail: e.to_string(),
+                },
+            })?;
         event.payload_opened = Some(opened);
     }
     Ok(())

@@ -257,10 +257,7 @@ impl Store {
                 event_type: &kind,
                 event_version: &version,
             };
-            if stored.is_personal() {
-                let access = keys.for_opening(&case).await?;
-                payload::open(&access, &stored, &mut payload, Disposed::Marker)?;
-            }
+            payload::open_with(&keys, &stored, &mut payload, Disposed::Marker).await?;
             events.push(EventRow {
                 case,
                 sequence,

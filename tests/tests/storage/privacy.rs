@@ -478,7 +478,8 @@ impl Copy {
             let Database::Postgres(pool) = &admin else {
                 unreachable!()
             };
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            // FORCE: a closed pool's backends may not have left the server yet.
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(pool)
                 .await
                 .unwrap();

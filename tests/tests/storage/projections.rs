@@ -545,9 +545,10 @@ async fn a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool: sqlx::
         .execute(&mut *other)
         .await
         .unwrap();
+    let keys = crate::common::keys(&db).persons;
     let refused = runner::rebuild(
         &db,
-        &crate::common::keys(&db).persons,
+        &keys,
         &[ReadModel::Stats],
         RebuildSettings::default(),
         |_| {},
@@ -561,7 +562,7 @@ async fn a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool: sqlx::
     // Another projection is not held up.
     runner::rebuild(
         &db,
-        &crate::common::keys(&db).persons,
+        &keys,
         &[models()[2].clone()],
         RebuildSettings::default(),
         |_| {},
@@ -574,7 +575,7 @@ async fn a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool: sqlx::
         .unwrap();
     runner::rebuild(
         &db,
-        &crate::common::keys(&db).persons,
+        &keys,
         &[ReadModel::Stats],
         RebuildSettings::default(),
         |_| {},
